@@ -1,0 +1,274 @@
+"""Canonical results: one schema for every engine and for the golden store.
+
+A results folder holds ``fills.csv``, ``equity.csv`` and ``summary.json``.
+Floats are written with ``repr`` so they read back bit for bit; folders are
+written whole into a temporary sibling and renamed into place, so a reader
+never sees half a result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+from harness.contract import REASONS, SIDES
+from harness.errors import InputError
+
+__all__ = [
+    "Fill",
+    "RunResult",
+    "FILL_COLUMNS",
+    "EQUITY_COLUMNS",
+    "write_results",
+    "read_results",
+    "write_folder_atomically",
+    "format_float",
+    "json_text",
+]
+
+FILL_COLUMNS = ("asset", "bar", "timestamp", "side", "size", "price", "fee", "reason")
+EQUITY_COLUMNS = ("bar", "timestamp", "value")
+RESULT_FILES = ("fills.csv", "equity.csv", "summary.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One executed order. Identity is (asset, bar, side, reason)."""
+
+    asset: str
+    bar: int
+    timestamp: str
+    side: Literal["buy", "sell"]
+    size: float
+    price: float
+    fee: float
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.asset, self.bar, self.side, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one engine did with one scenario, in the canonical schema."""
+
+    scenario: str
+    engine: str
+    framework: str
+    framework_version: str
+    fills: tuple[Fill, ...]
+    timestamps: tuple[str, ...]
+    equity: tuple[float, ...]
+    final_value: float
+    inputs: Mapping[str, str]
+    contract: Mapping[str, Any]
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def summary(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "scenario": self.scenario,
+            "engine": self.engine,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "final_value": self.final_value,
+            "n_fills": len(self.fills),
+            "inputs": dict(self.inputs),
+            "contract": dict(self.contract),
+        }
+        doc.update(self.extra)
+        return doc
+
+
+def format_float(value: float) -> str:
+    """Shortest text that reads back to the same double."""
+    return repr(float(value))
+
+
+def json_text(doc: Any) -> str:
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def canonical_order(fills: tuple[Fill, ...] | list[Fill]) -> tuple[Fill, ...]:
+    # Within a bar sells come before buys, as every engine executes them.
+    return tuple(sorted(fills, key=lambda f: (f.bar, f.side != "sell", f.asset, f.reason)))
+
+
+def _fills_csv(fills: tuple[Fill, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FILL_COLUMNS)
+    for f in canonical_order(fills):
+        writer.writerow([f.asset, f.bar, f.timestamp, f.side, format_float(f.size),
+                         format_float(f.price), format_float(f.fee), f.reason])
+    return out.getvalue()
+
+
+def _equity_csv(timestamps: tuple[str, ...], equity: tuple[float, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EQUITY_COLUMNS)
+    for bar, (ts, value) in enumerate(zip(timestamps, equity, strict=True)):
+        writer.writerow([bar, ts, format_float(value)])
+    return out.getvalue()
+
+
+def write_folder_atomically(folder: Path, files: Mapping[str, str]) -> None:
+    """Replace ``folder`` with exactly ``files`` (name -> text), all or nothing."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8", newline="\n")
+        if folder.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            os.replace(folder, trash / folder.name)
+            os.replace(staging, folder)
+            shutil.rmtree(trash)
+        else:
+            os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def validate_result(result: RunResult) -> None:
+    """Refuse a result that breaks the schema (an adapter bug, reported as such)."""
+    n = len(result.timestamps)
+    if len(result.equity) != n:
+        raise ValueError(f"equity has {len(result.equity)} values for {n} bars")
+    for f in result.fills:
+        if f.side not in SIDES:
+            raise ValueError(f"fill {f}: side must be one of {SIDES}")
+        if f.reason not in REASONS:
+            raise ValueError(f"fill {f}: reason must be one of {REASONS}")
+        if not 0 <= f.bar < n or result.timestamps[f.bar] != f.timestamp:
+            raise ValueError(f"fill {f}: bar and timestamp do not agree with the scenario's bars")
+        for name in ("size", "price", "fee"):
+            value = getattr(f, name)
+            if not math.isfinite(value) or value < 0 or (name != "fee" and value == 0):
+                raise ValueError(f"fill {f}: {name} must be finite and positive")
+    keys = [f.key for f in result.fills]
+    if len(set(keys)) != len(keys):
+        raise ValueError("two fills share (asset, bar, side, reason)")
+    if not all(math.isfinite(v) for v in result.equity) or not math.isfinite(result.final_value):
+        raise ValueError("equity and final value must be finite")
+
+
+def write_results(folder: Path, result: RunResult, extra_files: Mapping[str, str] | None = None) -> None:
+    validate_result(result)
+    files = {
+        "fills.csv": _fills_csv(result.fills),
+        "equity.csv": _equity_csv(result.timestamps, result.equity),
+        "summary.json": json_text(result.summary()),
+    }
+    files.update(extra_files or {})
+    write_folder_atomically(folder, files)
+
+
+# -------------------------------------------------------------------------- read
+
+
+def _float_cell(path: Path, line: int, name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(path, f"line {line} {name}", f"{text!r} is not a number", "the file is corrupt: regenerate it") from None
+    if not math.isfinite(value):
+        raise InputError(path, f"line {line} {name}", f"{text!r} is not finite", "the file is corrupt: regenerate it")
+    return value
+
+
+def _int_cell(path: Path, line: int, name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(path, f"line {line} {name}", f"{text!r} is not an integer", "the file is corrupt: regenerate it") from None
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise InputError(path, None, "missing", "regenerate it (see README: golden outputs)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"cannot read ({exc})", "regenerate it") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(header) != columns:
+        raise InputError(path, "header", f"is {header!r}", f"it must be {','.join(columns)}: regenerate the file")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        if len(row) != len(columns):
+            raise InputError(path, f"line {line}", f"has {len(row)} fields, expected {len(columns)}", "the file is corrupt: regenerate it")
+        rows.append((line, row))
+    return rows
+
+
+def read_results(folder: Path) -> RunResult:
+    """Read a results folder written by :func:`write_results`, refusing anything malformed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, None, "missing results folder", "run the engine (or write the goldens) first")
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise InputError(summary_path, None, "missing", "regenerate the results")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(summary_path, None, f"not valid JSON ({exc})", "the file is corrupt: regenerate it") from None
+    if not isinstance(summary, dict):
+        raise InputError(summary_path, None, "must be a JSON object", "regenerate it")
+    for key, kind in (("scenario", str), ("engine", str), ("framework", str), ("framework_version", str),
+                      ("final_value", (int, float)), ("n_fills", int), ("inputs", dict), ("contract", dict)):
+        if not isinstance(summary.get(key), kind) or isinstance(summary.get(key), bool):
+            raise InputError(summary_path, key, f"missing or of the wrong type ({summary.get(key)!r})", "regenerate the file")
+
+    fills_path = folder / "fills.csv"
+    fills = []
+    for line, row in _rows(fills_path, FILL_COLUMNS):
+        asset, bar, ts, side, size, price, fee, reason = row
+        if side not in SIDES:
+            raise InputError(fills_path, f"line {line} side", f"{side!r} is not buy or sell", "the file is corrupt: regenerate it")
+        if reason not in REASONS:
+            raise InputError(fills_path, f"line {line} reason", f"{reason!r} is not one of {', '.join(REASONS)}",
+                             "the file is corrupt: regenerate it")
+        fills.append(Fill(asset=asset, bar=_int_cell(fills_path, line, "bar", bar), timestamp=ts, side=side,  # type: ignore[arg-type]
+                          size=_float_cell(fills_path, line, "size", size),
+                          price=_float_cell(fills_path, line, "price", price),
+                          fee=_float_cell(fills_path, line, "fee", fee), reason=reason))
+    if len(fills) != summary["n_fills"]:
+        raise InputError(summary_path, "n_fills", f"says {summary['n_fills']} but fills.csv has {len(fills)} rows",
+                         "the folder is inconsistent: regenerate it")
+    keys = [f.key for f in fills]
+    if len(set(keys)) != len(keys):
+        raise InputError(fills_path, None, "two rows share (asset, bar, side, reason)", "the file is corrupt: regenerate it")
+
+    equity_path = folder / "equity.csv"
+    timestamps, equity = [], []
+    for line, (bar, ts, value) in _rows(equity_path, EQUITY_COLUMNS):
+        if _int_cell(equity_path, line, "bar", bar) != len(timestamps):
+            raise InputError(equity_path, f"line {line} bar", f"is {bar}, expected {len(timestamps)}",
+                             "bars must run 0, 1, 2, ... without gaps: regenerate the file")
+        timestamps.append(ts)
+        equity.append(_float_cell(equity_path, line, "value", value))
+
+    known = {"scenario", "engine", "framework", "framework_version", "final_value", "n_fills", "inputs", "contract"}
+    return RunResult(
+        scenario=summary["scenario"], engine=summary["engine"], framework=summary["framework"],
+        framework_version=summary["framework_version"], fills=canonical_order(fills),
+        timestamps=tuple(timestamps), equity=tuple(equity), final_value=float(summary["final_value"]),
+        inputs=MappingProxyType(summary["inputs"]), contract=MappingProxyType(summary["contract"]),
+        extra=MappingProxyType({k: v for k, v in summary.items() if k not in known}),
+    )

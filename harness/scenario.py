@@ -1,0 +1,394 @@
+"""Scenario specs and their stored inputs: loaded once, validated, never mutated.
+
+A scenario is a folder ``scenarios/<name>/`` holding ``scenario.toml`` and the
+input files it lists (with their sha256) under ``[inputs]``. Every engine reads
+the same :class:`Scenario`, built only by :func:`load_scenario`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from harness.contract import KNOBS, Contract, Knob
+from harness.errors import InputError
+
+__all__ = [
+    "SCENARIOS_DIR",
+    "ScenarioSpec",
+    "Market",
+    "Scenario",
+    "load_spec",
+    "load_scenario",
+    "scenario_names",
+    "sha256_file",
+]
+
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+PRICE_COLUMNS = ("timestamp", "asset", "open", "high", "low", "close", "volume")
+SIGNAL_COLUMNS = ("timestamp", "asset", "entry", "exit")
+REQUIRED_INPUTS = ("prices.csv", "signals.csv")
+TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    """What scenario.toml says, validated."""
+
+    name: str
+    description: str
+    family: str
+    tags: tuple[str, ...]
+    contract: Contract
+    generator: Mapping[str, Any]
+    inputs: Mapping[str, str]  # file name -> sha256
+    folder: Path
+
+    @property
+    def toml_path(self) -> Path:
+        return self.folder / "scenario.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """Prices and signals on one bar grid: arrays are (n_bars, n_assets), read-only.
+
+    ``bar`` i is ``timestamps[i]``. An asset with no bar at i (not yet listed) has
+    NaN prices and False signals there.
+    """
+
+    timestamps: tuple[str, ...]
+    assets: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    entries: np.ndarray
+    exits: np.ndarray
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.assets)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    spec: ScenarioSpec
+    market: Market
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def scenario_names(root: Path = SCENARIOS_DIR) -> list[str]:
+    """Every folder under ``root`` that holds a scenario.toml, sorted by name."""
+    return sorted(p.parent.name for p in root.glob("*/scenario.toml"))
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def _check_keys(path: Path, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise InputError(
+                path, f"{where}{key}", "unknown key",
+                f"allowed keys here are {', '.join(sorted(allowed))}",
+            )
+
+
+def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
+    if knob.kind is str:
+        if not isinstance(raw, str) or raw not in knob.choices:
+            raise InputError(
+                path, knob.key, f"must be one of {', '.join(map(repr, knob.choices))}, got {raw!r}",
+                f"e.g. {knob.example}",
+            )
+        return raw
+    if knob.kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise InputError(path, knob.key, f"must be an integer, got {raw!r}", f"e.g. {knob.example}")
+        value: float = raw
+    else:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise InputError(path, knob.key, f"must be a number, got {raw!r}", f"e.g. {knob.example}")
+        value = float(raw)
+        if not math.isfinite(value):
+            raise InputError(path, knob.key, f"must be finite, got {raw!r}", f"e.g. {knob.example}")
+    if knob.bounds is not None:
+        lo, hi, lo_inc, hi_inc = knob.bounds
+        ok_lo = value >= lo if lo_inc else value > lo
+        ok_hi = value <= hi if hi_inc else value < hi
+        if not (ok_lo and ok_hi):
+            interval = f"{'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}"
+            raise InputError(path, knob.key, f"must be in {interval}, got {raw!r}", f"e.g. {knob.example}")
+    return value
+
+
+def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
+    sections: dict[str, set[str]] = {}
+    for knob in KNOBS:
+        sections.setdefault(knob.section, set()).add(knob.name)
+    values: dict[str, Any] = {}
+    for section, names in sections.items():
+        table = doc.get(section)
+        if not isinstance(table, dict):
+            raise InputError(path, f"[{section}]", "missing table", f"add a [{section}] table with {', '.join(sorted(names))}")
+        _check_keys(path, table, names, f"[{section}] ")
+    for knob in KNOBS:
+        table = doc[knob.section]
+        if knob.name not in table:
+            raise InputError(path, knob.key, "missing", f"add {knob.example} under [{knob.section}]")
+        values[f"{knob.section}.{knob.name}"] = _knob_value(path, knob, table[knob.name])
+    return Contract(
+        fill=values["execution.fill"],
+        cash=values["portfolio.cash"],
+        sizing_mode=values["sizing.mode"],
+        size=values["sizing.size"],
+        fee=values["costs.fee"],
+        slippage=values["costs.slippage"],
+    )
+
+
+def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
+    """Parse and validate ``folder/scenario.toml`` (inputs are not read).
+
+    ``require_inputs=False`` accepts a spec whose ``[inputs]`` hashes are not
+    recorded yet (a new scenario, before its first build).
+    """
+    folder = Path(folder)
+    path = folder / "scenario.toml"
+    if not path.is_file():
+        raise InputError(path, None, "no such file", "every scenario folder needs a scenario.toml")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"not valid TOML ({exc})", "fix the syntax") from None
+    contract_sections = {k.section for k in KNOBS}
+    _check_keys(path, doc, TOP_LEVEL_KEYS | contract_sections, "")
+
+    for key in ("name", "description", "family"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise InputError(path, key, "missing or empty", f'add {key} = "..." at the top')
+    if doc["name"] != folder.name:
+        raise InputError(path, "name", f"is {doc['name']!r} but the folder is {folder.name!r}", "make them equal")
+    tags = doc.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InputError(path, "tags", f"must be a list of strings, got {tags!r}", 'e.g. tags = ["large"]')
+
+    contract = _parse_contract(path, doc)
+
+    generator = doc.get("generator")
+    if not isinstance(generator, dict):
+        raise InputError(path, "[generator]", "missing table", 'add [generator] with name = "..." and seed = N')
+    if not isinstance(generator.get("name"), str):
+        raise InputError(path, "[generator] name", "missing", "name the function in scenarios/generate.py that builds the inputs")
+    if isinstance(generator.get("seed"), bool) or not isinstance(generator.get("seed"), int):
+        raise InputError(path, "[generator] seed", f"must be an integer, got {generator.get('seed')!r}", "e.g. seed = 7")
+
+    inputs = doc.get("inputs")
+    if inputs is None and not require_inputs:
+        inputs = {name: "0" * 64 for name in REQUIRED_INPUTS}
+    if not isinstance(inputs, dict):
+        raise InputError(path, "[inputs]", "missing table", "run `nox -s scenarios -- --update` to record the input hashes")
+    for name in REQUIRED_INPUTS:
+        if name not in inputs:
+            raise InputError(path, f'[inputs] "{name}"', "missing", "run `nox -s scenarios -- --update` to record the input hashes")
+    for name, digest in inputs.items():
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InputError(path, f'[inputs] "{name}"', f"must be a lowercase sha256 hex digest, got {digest!r}",
+                             "run `nox -s scenarios -- --update`")
+
+    return ScenarioSpec(
+        name=doc["name"],
+        description=doc["description"].strip(),
+        family=doc["family"],
+        tags=tuple(tags),
+        contract=contract,
+        generator=MappingProxyType(dict(generator)),
+        inputs=MappingProxyType(dict(sorted(inputs.items()))),
+        folder=folder,
+    )
+
+
+# ------------------------------------------------------------------------- inputs
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], dtypes: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    try:
+        header = path.read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"cannot read ({exc})", "rebuild it with `nox -s scenarios -- --update`") from None
+    if tuple(header) != columns:
+        raise InputError(path, "header", f"columns are {','.join(header)!r}", f"they must be exactly {','.join(columns)!r}")
+    try:
+        return pl.read_csv(path, schema=dict(dtypes), has_header=True)
+    except Exception as exc:  # polars raises several exception types for bad cells
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, None, f"cannot parse: {first}",
+                         f"every row needs {len(columns)} fields: {','.join(columns)}") from None
+
+
+def _parse_timestamp(text: str) -> datetime:
+    if len(text) == 10:
+        d = date.fromisoformat(text)
+        return datetime(d.year, d.month, d.day)
+    return datetime.fromisoformat(text)
+
+
+def _check_timestamps(path: Path, frame: pl.DataFrame) -> None:
+    """Timestamps parse as ISO 8601 and are strictly increasing per asset."""
+    for asset, ts in frame.group_by("asset", maintain_order=True).agg(pl.col("timestamp")).iter_rows():
+        previous: datetime | None = None
+        for row_text in ts:
+            try:
+                current = _parse_timestamp(row_text)
+            except ValueError:
+                raise InputError(path, "timestamp", f"{row_text!r} (asset {asset}) is not an ISO 8601 date or datetime",
+                                 "write e.g. 2020-01-02") from None
+            if previous is not None and current <= previous:
+                what = "repeated" if current == previous else "out of order"
+                raise InputError(path, "timestamp", f"{row_text!r} is {what} for asset {asset}",
+                                 "timestamps must be sorted and unique per asset")
+            previous = current
+
+
+def _check_ohlc(path: Path, frame: pl.DataFrame) -> None:
+    for col in ("open", "high", "low", "close", "volume"):
+        bad = frame.filter(~pl.col(col).is_finite() | pl.col(col).is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(path, col, f"{row[col]!r} at {row['timestamp']} {row['asset']} is not a finite number",
+                             "every price and volume must be a finite number")
+    checks = (
+        (pl.col("low") <= 0, "low", "must be positive"),
+        (pl.col("volume") < 0, "volume", "must not be negative"),
+        (pl.col("high") < pl.max_horizontal("open", "close"), "high", "is below open or close"),
+        (pl.col("low") > pl.min_horizontal("open", "close"), "low", "is above open or close"),
+    )
+    for condition, col, problem in checks:
+        bad = frame.filter(condition)
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(
+                path, col,
+                f"{problem} at {row['timestamp']} {row['asset']} "
+                f"(open={row['open']!r} high={row['high']!r} low={row['low']!r} close={row['close']!r})",
+                "each bar needs low <= min(open, close) <= max(open, close) <= high and low > 0",
+            )
+
+
+def _check_hash(spec: ScenarioSpec, name: str) -> Path:
+    path = spec.folder / name
+    if not path.is_file():
+        raise InputError(path, None, "missing input file", "run `nox -s scenarios -- --update` to rebuild the inputs")
+    actual = sha256_file(path)
+    if actual != spec.inputs[name]:
+        raise InputError(
+            path, "sha256",
+            f"is {actual[:12]}..., but {spec.toml_path.name} [inputs] records {spec.inputs[name][:12]}...",
+            "the file changed: restore it, or rebuild with `nox -s scenarios -- --update` and review the diff",
+        )
+    return path
+
+
+def load_scenario(folder: Path | str) -> Scenario:
+    """Load a scenario folder, verifying input hashes and every input rule."""
+    spec = load_spec(Path(folder))
+    prices_path = _check_hash(spec, "prices.csv")
+    signals_path = _check_hash(spec, "signals.csv")
+
+    prices = _read_csv(prices_path, PRICE_COLUMNS, {
+        "timestamp": pl.String, "asset": pl.String, "open": pl.Float64, "high": pl.Float64,
+        "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64,
+    })
+    if prices.height == 0:
+        raise InputError(prices_path, None, "has no rows", "a scenario needs at least two bars")
+    _check_timestamps(prices_path, prices)
+    _check_ohlc(prices_path, prices)
+
+    signals = _read_csv(signals_path, SIGNAL_COLUMNS, {
+        "timestamp": pl.String, "asset": pl.String, "entry": pl.Int64, "exit": pl.Int64,
+    })
+    for col in ("entry", "exit"):
+        bad = signals.filter(~pl.col(col).is_in([0, 1]) | pl.col(col).is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(signals_path, col, f"{row[col]!r} at {row['timestamp']} {row['asset']} is not 0 or 1",
+                             "signals are 0 (no) or 1 (yes)")
+    both = signals.filter((pl.col("entry") == 1) & (pl.col("exit") == 1))
+    if both.height:
+        row = both.row(0, named=True)
+        raise InputError(signals_path, "entry,exit", f"both are 1 at {row['timestamp']} {row['asset']}",
+                         "an entry and an exit on the same bar of the same asset is ambiguous: keep one")
+
+    keys = ["timestamp", "asset"]
+    unmatched = signals.select(keys).join(prices.select(keys), on=keys, how="anti")
+    if unmatched.height:
+        row = unmatched.row(0, named=True)
+        raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} has no bar in prices.csv",
+                         "signals must have exactly the rows of prices.csv")
+    missing = prices.select(keys).join(signals.select(keys), on=keys, how="anti")
+    if missing.height:
+        row = missing.row(0, named=True)
+        raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} is missing",
+                         "signals must have exactly the rows of prices.csv")
+
+    return Scenario(spec=spec, market=_to_market(prices_path, prices, signals))
+
+
+def _to_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame) -> Market:
+    assets = tuple(prices.get_column("asset").unique(maintain_order=True).to_list())
+    stamps = sorted(set(prices.get_column("timestamp").to_list()), key=_parse_timestamp)
+    if len(stamps) < 2:
+        raise InputError(prices_path, "timestamp", "there is only one bar", "a scenario needs at least two bars")
+    row_of = {ts: i for i, ts in enumerate(stamps)}
+    col_of = {a: j for j, a in enumerate(assets)}
+    shape = (len(stamps), len(assets))
+
+    rows = np.fromiter((row_of[t] for t in prices.get_column("timestamp")), dtype=np.int64, count=prices.height)
+    cols = np.fromiter((col_of[a] for a in prices.get_column("asset")), dtype=np.int64, count=prices.height)
+    arrays: dict[str, np.ndarray] = {}
+    for name in ("open", "high", "low", "close", "volume"):
+        grid = np.full(shape, np.nan)
+        grid[rows, cols] = prices.get_column(name).to_numpy()
+        arrays[name] = grid
+
+    # An asset may list late (NaN before its first bar) but may not skip bars after it.
+    listed = ~np.isnan(arrays["close"])
+    for j, asset in enumerate(assets):
+        first = int(np.argmax(listed[:, j]))
+        gaps = np.flatnonzero(~listed[first:, j])
+        if gaps.size:
+            raise InputError(prices_path, "timestamp", f"asset {asset} has no bar at {stamps[first + gaps[0]]}",
+                             "after its first bar an asset needs a bar at every timestamp")
+
+    joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left")
+    for name, col in (("entries", "entry"), ("exits", "exit")):
+        grid = np.zeros(shape, dtype=np.bool_)
+        grid[rows, cols] = joined.get_column(col).to_numpy() == 1
+        arrays[name] = grid
+
+    for arr in arrays.values():
+        arr.setflags(write=False)
+    return Market(timestamps=tuple(stamps), assets=assets, **arrays)
