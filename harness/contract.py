@@ -21,6 +21,7 @@ __all__ = [
     "REASON_CODE",
     "Tolerances",
     "TOLERANCES",
+    "knob_table_markdown",
 ]
 
 FillMode = Literal["close", "next_open"]
@@ -82,7 +83,7 @@ KNOBS: Final[tuple[Knob, ...]] = (
     ),
     Knob(
         "costs", "fee", float,
-        "fee = f * |size| * fill price, the price being after slippage.",
+        "fee = f * size * fill price (size unsigned), the price being after slippage.",
         "fee = 0.001",
         bounds=(0.0, 1.0, True, False),
     ),
@@ -132,3 +133,11 @@ class Tolerances:
 
 
 TOLERANCES: Final = Tolerances()
+
+
+def knob_table_markdown() -> str:
+    """The README's knob table, generated from ``KNOBS`` (a test keeps the README in step)."""
+    lines = ["| knob | rule | example |", "|---|---|---|"]
+    for knob in KNOBS:
+        lines.append(f"| `{knob.key}` | {knob.rule} | `{knob.example}` |")
+    return "\n".join(lines)
