@@ -12,7 +12,7 @@ from harness.scenario import SCENARIOS_DIR, load_spec, scenario_names
 
 __all__ = ["BuildOutcome", "build_scenarios"]
 
-INPUTS_TABLE = re.compile(r"^\[inputs\]\s*$.*", re.MULTILINE | re.DOTALL)
+INPUTS_TABLE = re.compile(r"^\[\s*inputs\s*\][ \t]*(#[^\n]*)?$.*", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ def _with_inputs_table(toml_path: Path, toml_text: str, hashes: dict[str, str]) 
     found = INPUTS_TABLE.search(toml_text)
     if found is None:
         return toml_text.rstrip("\n") + "\n\n" + table
-    if re.search(r"^\[", found.group(0)[len("[inputs]"):], re.MULTILINE):
+    if re.search(r"^\[", found.group(0).split("\n", 1)[-1] if "\n" in found.group(0) else "", re.MULTILINE):
         raise InputError(toml_path, "[inputs]", "must be the last table of the file",
                          "move [inputs] to the end so the build can rewrite it")
     return toml_text[: found.start()].rstrip("\n") + "\n\n" + table
@@ -47,7 +47,7 @@ def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path 
                              f"use one of {', '.join(sorted(GENERATORS))}")
         try:
             texts = build_inputs(spec.generator)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise InputError(spec.toml_path, "[generator]", f"bad parameters ({exc})",
                              "see the generator's signature in scenarios/generate.py") from None
         hashes = {fn: hashlib.sha256(text.encode()).hexdigest() for fn, text in texts.items()}

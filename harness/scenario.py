@@ -242,35 +242,58 @@ def _read_csv(path: Path, columns: tuple[str, ...], dtypes: Mapping[str, pl.Data
     if tuple(header) != columns:
         raise InputError(path, "header", f"columns are {','.join(header)!r}", f"they must be exactly {','.join(columns)!r}")
     try:
-        return pl.read_csv(path, schema=dict(dtypes), has_header=True)
-    except Exception as exc:  # polars raises several exception types for bad cells
+        frame = pl.read_csv(path, schema={c: pl.String for c in columns}, has_header=True)
+    except Exception as exc:  # polars raises several exception types for malformed rows
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, None, f"cannot parse: {first}",
                          f"every row needs {len(columns)} fields: {','.join(columns)}") from None
+    for col, dtype in dtypes.items():
+        if dtype == pl.String:
+            continue
+        cast = frame.get_column(col).cast(dtype, strict=False)
+        bad = frame.filter(cast.is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            kind = "an integer" if dtype == pl.Int64 else "a number"
+            shown = "an empty cell" if row[col] in (None, "") else repr(row[col])
+            raise InputError(path, col, f"{shown} at {row['timestamp']} {row['asset']} is not {kind}",
+                             f"every {col} must be {kind}")
+        frame = frame.with_columns(cast.alias(col))
+    return frame
 
 
 def _parse_timestamp(text: str) -> datetime:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS]``, without a UTC offset (ValueError otherwise)."""
     if len(text) == 10:
         d = date.fromisoformat(text)
         return datetime(d.year, d.month, d.day)
-    return datetime.fromisoformat(text)
+    if len(text) < 16 or text[10] != "T":
+        raise ValueError(text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        raise ValueError(text)
+    return parsed
 
 
 def _check_timestamps(path: Path, frame: pl.DataFrame) -> None:
-    """Timestamps parse as ISO 8601 and are strictly increasing per asset."""
+    """Timestamps parse as ISO 8601, are written one way in the file, and strictly increase per asset."""
     for asset, ts in frame.group_by("asset", maintain_order=True).agg(pl.col("timestamp")).iter_rows():
         previous: datetime | None = None
         for row_text in ts:
             try:
                 current = _parse_timestamp(row_text)
             except ValueError:
-                raise InputError(path, "timestamp", f"{row_text!r} (asset {asset}) is not an ISO 8601 date or datetime",
-                                 "write e.g. 2020-01-02") from None
+                raise InputError(path, "timestamp", f"{row_text!r} (asset {asset}) is not an ISO 8601 date or "
+                                 "date-time without a UTC offset",
+                                 "write e.g. 2020-01-02 or 2020-01-02T09:30:00 (all in one time zone)") from None
             if previous is not None and current <= previous:
                 what = "repeated" if current == previous else "out of order"
                 raise InputError(path, "timestamp", f"{row_text!r} is {what} for asset {asset}",
                                  "timestamps must be sorted and unique per asset")
             previous = current
+    if frame.get_column("timestamp").str.len_chars().n_unique() > 1:
+        raise InputError(path, "timestamp", "mixes formats (e.g. dates and date-times)",
+                         "write every timestamp the same way, e.g. 2020-01-02 or 2020-01-02T09:30:00")
 
 
 def _check_ohlc(path: Path, frame: pl.DataFrame) -> None:
@@ -342,6 +365,7 @@ def load_scenario(folder: Path | str) -> Scenario:
         raise InputError(signals_path, "entry,exit", f"both are 1 at {row['timestamp']} {row['asset']}",
                          "an entry and an exit on the same bar of the same asset is ambiguous: keep one")
 
+    _check_timestamps(signals_path, signals)
     keys = ["timestamp", "asset"]
     unmatched = signals.select(keys).join(prices.select(keys), on=keys, how="anti")
     if unmatched.height:
@@ -383,7 +407,8 @@ def _to_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame) -
             raise InputError(prices_path, "timestamp", f"asset {asset} has no bar at {stamps[first + gaps[0]]}",
                              "after its first bar an asset needs a bar at every timestamp")
 
-    joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left")
+    joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left",
+                                                          maintain_order="left")
     for name, col in (("entries", "entry"), ("exits", "exit")):
         grid = np.zeros(shape, dtype=np.bool_)
         grid[rows, cols] = joined.get_column(col).to_numpy() == 1
