@@ -104,10 +104,18 @@ def scenarios(session: nox.Session) -> None:
     session.run("python", "-m", "harness", "scenarios", *session.posargs)
 
 
+@nox.session(name="tests-e2e", python=PYTHON, default=False)
+def tests_e2e(session: nox.Session) -> None:
+    """The gate on the last validate run, with perturbed goldens and a missing framework: it must fail."""
+    install(session, "core", "test")
+    session.run("python", "-m", "pytest", "tests/e2e", *session.posargs)
+
+
 @nox.session(python=PYTHON, default=False)
 def tests(session: nox.Session) -> None:
-    """Every environment's tests, then the validate gate. Runs them all, then fails if any failed."""
-    failed = [name for name in (*(f"tests-{e}" for e in ENGINES), "scenarios", "validate")
+    """Every environment's tests, then the validate gate, then the gate's own failure checks.
+    Runs them all, then fails if any failed."""
+    failed = [name for name in (*(f"tests-{e}" for e in ENGINES), "scenarios", "validate", "tests-e2e")
               if not _run_nested(session, name, [])]
     if failed:
         session.error(f"failed: {', '.join(failed)}")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, display_path
 
 __all__ = ["main"]
 
@@ -70,7 +70,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import run_engine
 
-    ok = run_engine(args.engine, _select(args))
+    ok = run_engine(args.engine, _select(args), runs_root=Path(args.runs_root))
     return 0 if ok else 1
 
 
@@ -78,7 +78,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from harness.gate import validate
     from harness.report import table, write_reports
 
-    comparisons = validate(_engines(args), _select(args))
+    comparisons = validate(_engines(args), _select(args), runs_root=Path(args.runs_root),
+                           golden_root=Path(args.golden_root))
     out = Path(args.out)
     write_reports(comparisons, out)
     print(table(comparisons))
@@ -95,7 +96,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
             print(f"  extra: {f.asset} bar {f.bar} {f.side} ({f.reason}) {f.size!r} @ {f.price!r}")
         for d in c.field_diffs[:5]:
             print(f"  {d.field}: {d.asset} bar {d.bar} {d.side} ({d.reason}) expected {d.expected!r}, obtained {d.obtained!r} (relative {d.rel:.3g})")
-    print(f"\nreports: {out / 'report.md'}, {out / 'summary.json'}")
+    print(f"\nreports: {display_path(out / 'report.md')}, {display_path(out / 'summary.json')}")
     return 0 if comparisons and not failing else 1
 
 
@@ -155,12 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one engine on the scenarios, writing reports/runs/<engine>/")
     p.add_argument("--engine", required=True)
+    p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help=argparse.SUPPRESS)
     scenario_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("gate", help="compare every engine's last run with the goldens; write reports/latest")
     p.add_argument("--engine", action="append", help="only this engine (repeatable); default: all")
     p.add_argument("--out", default=str(REPORTS_DIR / "latest"))
+    p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help="where the engines' runs are")
+    p.add_argument("--golden-root", default=str(REPORTS_DIR.parent / "golden"), help="where the goldens are")
     scenario_args(p)
     p.set_defaults(func=cmd_gate)
 

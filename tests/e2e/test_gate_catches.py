@@ -1,0 +1,88 @@
+"""The gate on the real engine runs: it must fail, and say where, when a golden moves or an engine is missing.
+
+Run by ``nox -s tests`` after ``validate`` (session ``tests-e2e``): it needs
+``reports/runs/`` from that validate run. Goldens are perturbed in a copy; the
+repository's goldens are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.golden import GOLDEN_DIR
+from harness.runner import RUNS_DIR
+from harness.scenario import scenario_names
+
+ENGINES = ("reference", "backtrader", "vectorbt")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_runs_exist():
+    missing = [e for e in ENGINES if not (RUNS_DIR / e / "run.json").is_file()]
+    if missing:
+        pytest.fail(f"no runs for {missing} under {RUNS_DIR}: run `nox -s validate` first (nox -s tests does)")
+
+
+def gate(tmp_path: Path, golden_root: Path, runs_root: Path = RUNS_DIR) -> tuple[int, str, dict]:
+    out = tmp_path / "report"
+    code = main(["gate", "--golden-root", str(golden_root), "--runs-root", str(runs_root), "--out", str(out)])
+    return code, (out / "report.md").read_text(), json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture
+def golden_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "golden"
+    shutil.copytree(GOLDEN_DIR, copy)
+    return copy
+
+
+def test_unchanged_goldens_pass(tmp_path, golden_copy):
+    code, _, summary = gate(tmp_path, golden_copy)
+    assert code == 0 and summary["passed"]
+    assert len(summary["records"]) == len(scenario_names()) * len(ENGINES)
+
+
+def test_a_golden_price_moved_by_1e9_relative_fails_naming_scenario_engines_asset_bar_and_field(tmp_path, golden_copy):
+    scenario = "costs_close"
+    fills = golden_copy / scenario / "fills.csv"
+    lines = fills.read_text().splitlines()
+    asset, bar, ts, side, size, price, fee, reason = lines[3].split(",")
+    moved = float(price) * (1 + 1e-9)
+    lines[3] = ",".join([asset, bar, ts, side, size, repr(moved), fee, reason])
+    fills.write_text("\n".join(lines) + "\n")
+
+    code, report, summary = gate(tmp_path, golden_copy)
+    assert code == 1 and not summary["passed"]
+    failing = {(r["scenario"], r["engine"]) for r in summary["records"] if r["status"] != "pass"}
+    assert failing == {(scenario, e) for e in ENGINES}
+    for engine in ENGINES:
+        assert f"### {scenario} / {engine}: fail" in report
+    # expected is the (moved) golden price, obtained what every engine really filled at
+    assert f"| changed | {asset} | {bar} | {side} | {reason} | price | {moved!r} | {float(price)!r} |" in report
+
+
+def test_a_deleted_golden_file_is_an_error_and_nothing_of_it_passes(tmp_path, golden_copy):
+    (golden_copy / "plain_next_open" / "equity.csv").unlink()
+    code, report, summary = gate(tmp_path, golden_copy)
+    assert code == 1
+    records = [r for r in summary["records"] if r["scenario"] == "plain_next_open"]
+    assert [r["status"] for r in records] == ["error"] * len(ENGINES)
+    assert all("equity.csv: missing" in r["problems"][0] for r in records)
+
+
+def test_an_unimportable_framework_fails_the_gate(tmp_path, golden_copy):
+    # This venv (the reference engine's) has no vectorbt: running it here is a real import failure.
+    runs = tmp_path / "runs"
+    for engine in ("reference", "backtrader"):
+        shutil.copytree(RUNS_DIR / engine, runs / engine)
+    assert main(["run", "--engine", "vectorbt", "--runs-root", str(runs)]) == 1
+    code, _, summary = gate(tmp_path, golden_copy, runs_root=runs)
+    assert code == 1
+    vbt = [r for r in summary["records"] if r["engine"] == "vectorbt"]
+    assert vbt and all(r["status"] == "error" and "cannot be imported" in r["problems"][0] for r in vbt)
+    assert all(r["status"] == "pass" for r in summary["records"] if r["engine"] != "vectorbt")
