@@ -2,8 +2,8 @@
 
 Backtrader does the execution: its ``BackBroker`` fills the orders, applies
 slippage and commission and keeps cash and positions. This module only feeds
-the scenario's bars in, turns the signals into orders the way the contract
-says, and reads back what the broker did. Per knob (see
+the scenario's bars in, turns the signals and exit rules into orders the way
+the contract says, and reads back what the broker did. Per knob (see
 ``../shared/docs/semantics.md``, "Backtrader 1.9.78.123 recipe"):
 
 * ``fill = "close"``: ``broker.set_coc(True)``; the order placed in ``next()``
@@ -18,25 +18,95 @@ says, and reads back what the broker did. Per knob (see
   (``COMM_PERC``, ``percabs=True``): ``abs(size) * f * price``.
 * ``slippage``: ``set_slippage_perc(s, slip_open=True, slip_limit=True,
   slip_match=True, slip_out=True)``. ``slip_open`` is what enables slippage on
-  Market orders in both modes; ``slip_out`` stops the broker clamping the
-  slipped price to the high/low of the bar it processes the order on (in
-  ``close`` mode that is bar t+1, not the fill bar).
+  Market orders (and on Stop/Limit fills at a gapped open) in both modes;
+  ``slip_out`` stops the broker clamping the slipped price to the high/low of
+  the bar it processes the order on (in ``close`` mode that is bar t+1, not the
+  fill bar; for stops, a slipped price below the low).
 * ``set_checksubmit(False)``: orders are accepted at once and the cash check
   happens at execution, at the real fill price. An entry that does not fit
   comes back with status ``Margin``: it is recorded as a rejection (logged,
-  and listed by :func:`simulate`), never as a fill.
+  and listed by :func:`simulate`), never as a fill. (With the default ``True``
+  an order sits in ``submitted`` until the next broker step and ``cancel()``
+  silently does nothing to it: ``BackBroker.cancel`` only searches ``pending``,
+  bbroker.py:391-395, 547-551.)
+
+Exit rules (all long-only; every exit is a Backtrader order the broker fills):
+
+* ``stop_loss`` p: a sell ``Stop`` at ``ref * (1.0 - p)``; ``take_profit`` q: a
+  sell ``Limit`` at ``ref * (1.0 + q)``; ``trailing_stop`` p: a sell
+  ``StopTrail(trailpercent=p)`` created at ``price=ref``. The levels use the
+  kernel's own float expressions. Together they are one exit group, submitted
+  stop-loss, trailing, take-profit (in that queue order):
+  - ``close`` mode: as children of the entry (a bracket: ``parent=entry``,
+    ``transmit`` on the last), in the same ``next()`` as the entry, so they
+    die with the entry if the broker rejects it. The reference is known then:
+    close[t], or the fill price close[t] * (1.0 + s) (checked against the real
+    fill when it is notified).
+  - ``next_open`` mode: from ``notify_order`` when the entry completes
+    (reference: the fill price, or ``data.close[0]`` = close of the fill bar),
+    linked with ``oco=`` the first of them. The broker first tries them in its
+    step of the next bar, so the entry bar is never checked.
+* Trailing: the broker itself ratchets a ``StopTrail`` on each bar's close
+  after checking it (``BackBroker._try_exec_stop``: ``order.trailadjust(pclose)``),
+  which is ``trail_source = "close"``. For ``"high"`` the strategy also calls
+  ``order.trailadjust(data.high[0])`` in ``next()`` of each bar after the fill
+  bar (after that bar's check, as the contract says).
+* ``max_bars`` N: the strategy counts bars from the entry's fill bar and closes
+  with a Market sell in ``next()`` of bar fill+N (``close``: fills at its close)
+  or fill+N-1 (``next_open``: fills at the open of fill+N). An exit signal on
+  that bar makes it a ``signal`` exit.
+* Every Market exit (signal or time) first cancels the exit group, so no stop
+  is checked on the bar its open exit fills (``next_open``), and no stop can
+  fill in the broker step that books a ``close``-mode exit.
+* Reasons come from which Backtrader order executed: Stop -> ``stop_loss``,
+  StopTrail -> ``trailing_stop``, Limit -> ``take_profit``, Market -> the
+  reason it was submitted for.
+
+The broker is :class:`_ContractBroker`, a ``BackBroker`` with these changes,
+each where the stock broker's execution model differs from the contract:
+
+* ``_try_exec_limit``: an intrabar sell Limit fill gets slippage
+  (``ref * (1 + q) * (1 - s)``); the stock broker fills it at the bare limit
+  (bbroker.py:917-919). A gapped Limit is slipped by the stock code already.
+* ``_try_exec_stop``: a group's stop that would fill gives way (stays pending,
+  and is cancelled by the OCO/bracket when its sibling fills) when a sibling
+  stop stands strictly higher (stop-loss and trailing act as one stop at the
+  higher level), or when its take-profit gapped at the open while the stop
+  itself did not gap (the open comes before the intrabar path). First-in-first
+  out alone (bbroker.py:933-939 fills a stop whenever ``plow <= pcreated``)
+  would fill the stop-loss at its own lower level, and an intrabar stop ahead
+  of a gapped take-profit.
+* ``_bracketize``: in ``close`` mode the children of an entry are active at
+  once in the broker step that books the entry (the entry is dated at the
+  previous close); the stock broker activates them one step later
+  (bbroker.py:607 queues them in ``_toactivate``, activated at 1178; inactive
+  orders are skipped at 1210-1211), which would skip the first bar after the fill.
+* ``sell``: a ``StopTrail`` is a :class:`_TrailSellOrder`, whose ``trailadjust``
+  computes the level as ``price * (1.0 - p)`` (the contract's
+  ``hwm * (1.0 - p)``); Backtrader's own ``Order.trailadjust`` computes
+  ``price - price * p`` (order.py:599, 611), which is 1 ulp off for about a
+  quarter of round prices and so flips a fill when the low sits exactly on the
+  level, or the label when stop-loss and trailing levels coincide. The ratchet
+  (move only upwards) is Backtrader's logic unchanged; the broker still calls
+  it with each bar's close (bbroker.py:943-944).
+* ``next``: before each step the pending queue is ordered so the step runs in
+  the contract's order: ``close`` mode: the previous bar's close fills (Market
+  orders) first, by asset, then this bar's stops; ``next_open`` mode: by asset
+  (the kernel runs each asset's open fill and stops before the next asset).
+  The stock queue is first-in-first-out by submission, so protective orders,
+  submitted bars earlier, would come first. Queue order matters only for the
+  cash an entry sees.
 
 Equity is sampled from the broker where its state equals the contract's
 definition (value at close[i] after bar i's fills): in ``next_open`` mode the
-broker's own ``getvalue()`` in ``next()`` of bar i; in ``close`` mode the
-broker books bar i's fills when bar i+1 arrives, so value[i] is read in
-``next()`` of bar i+1 as broker cash + position size * close[i], and the last
-bar's value is the broker's ``getvalue()`` (no fill can land on the last bar).
-
-Extension points (not implemented yet): stop-loss / take-profit / trailing /
-time exits hang off :class:`_AssetBook` (protective orders submitted from
-``_on_entry_filled``, exits through ``_submit_exit``); rotation replaces
-``_signal_orders`` (sells are already submitted before buys).
+broker's own ``getvalue()`` in ``next()`` of bar i. In ``close`` mode the
+broker books bar i's close fills in its step of bar i+1, and in that same step
+also fills bar i+1's stops; the broker records its cash and position sizes
+after the last Market (close) fill and before the first stop of the step, and
+value[i] is that cash + size * close[i]. The last bar's value is the broker's
+``getvalue()`` (no close fill can land on the last bar). Where a step books no
+close fill, value[i] must equal the broker's own ``getvalue()`` of bar i: this
+is checked on every run.
 """
 
 from __future__ import annotations
@@ -44,13 +114,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib.metadata import version
 
 import backtrader as bt
 import numpy as np
 
-from harness.engines import build_result, make_fill
+from adapters import _backtrader_feed as feed
+
+from harness.engines import build_result, make_fill, make_rejection, check_amounts
 from harness.results import Fill, RunResult
 from harness.scenario import Scenario
 
@@ -62,9 +133,17 @@ FRAMEWORK = "backtrader"
 log = logging.getLogger(__name__)
 
 # Contract knobs this adapter realises, and the values it accepts for the enumerated ones.
-_SUPPORTED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "size", "fee", "slippage"})
+_SUPPORTED_KNOBS = frozenset({
+    "fill", "cash", "sizing_mode", "size", "fee", "slippage",
+    "stop_loss", "take_profit", "stop_reference", "trailing_stop", "trail_source", "max_bars",
+})
 _FILL_MODES = ("close", "next_open")
 _SIZING_MODES = ("fixed",)
+_STOP_REFERENCES = ("close", "fill_price")
+_TRAIL_SOURCES = ("high", "close")
+
+# Exit-group roles: queue order (stop-loss first, take-profit last) and fill reason.
+_ROLE_REASON = {"stop_loss": "stop_loss", "trailing_stop": "trailing_stop", "take_profit": "take_profit"}
 
 
 def framework_version() -> str:
@@ -94,49 +173,112 @@ class BacktraderRun:
 # ------------------------------------------------------------------------------ feed
 
 
-def _datenums(timestamps: tuple[str, ...]) -> np.ndarray:
-    """Backtrader's float datetimes for the scenario's bar grid, strictly increasing."""
-    nums = np.empty(len(timestamps))
-    for i, text in enumerate(timestamps):
-        dt = datetime.fromisoformat(text)
-        if dt.tzinfo is not None:
-            dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-        nums[i] = bt.date2num(dt)
-    if not np.all(np.diff(nums) > 0.0):
-        raise ValueError("timestamps do not map to strictly increasing Backtrader datetimes")
-    return nums
+# ---------------------------------------------------------------------------- broker
 
 
-class _ArrayFeed(bt.feed.DataBase):
-    """One asset's column of the scenario's (n_bars, n_assets) arrays, bar by bar.
+class _TrailSellOrder(bt.order.SellOrder):
+    """A sell StopTrail whose level is ``price * (1.0 - trailpercent)``, the contract's expression.
 
-    Every feed carries every bar of the grid, so all feeds advance together and
-    bar i is the i-th bar of each. Bars before an asset lists are NaN (the
-    strategy never touches the asset there).
+    Backtrader's ``Order.trailadjust`` (order.py:595-616: ``pamount = price *
+    trailpercent; price -= pamount``) computes ``price - price * p``; the ratchet
+    below is its logic for a sell (move only upwards), with the contract's arithmetic.
     """
 
-    params = (("columns", None),)  # dict: datetime, open, high, low, close, volume -> 1-D float64
+    def trailadjust(self, price):
+        level = price * (1.0 - self.trailpercent)
+        if level > self.created.price:
+            self.created.price = level
 
-    def start(self):
-        super().start()
-        self._i = 0
-        self._n = len(self.p.columns["datetime"])
 
-    def _load(self):
-        i = self._i
-        if i >= self._n:
-            return False
-        cols = self.p.columns
-        lines = self.lines
-        lines.datetime[0] = cols["datetime"][i]
-        lines.open[0] = cols["open"][i]
-        lines.high[0] = cols["high"][i]
-        lines.low[0] = cols["low"][i]
-        lines.close[0] = cols["close"][i]
-        lines.volume[0] = cols["volume"][i]
-        lines.openinterest[0] = 0.0
-        self._i = i + 1
-        return True
+class _ExitGroup:
+    """One position's protective orders (stop-loss, trailing, take-profit), in queue order."""
+
+    __slots__ = ("orders",)
+
+    def __init__(self):
+        self.orders: list = []
+
+
+class _ContractBroker(bt.brokers.BackBroker):
+    """``BackBroker`` plus the contract's exit-group precedence (see the module docstring)."""
+
+    def init(self):
+        super().init()
+        self.asset_of: dict = {}  # data -> asset index (set by the strategy)
+        self.coc_state: tuple[float, dict] | None = None  # close mode: (cash, sizes) after the close fills
+
+    # -- orders --------------------------------------------------------------------
+
+    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
+             trailamount=None, trailpercent=None, parent=None, transmit=True, histnotify=False,
+             _checksubmit=True, **kwargs):
+        if exectype != bt.Order.StopTrail or trailamount:
+            return super().sell(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
+                                tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent,
+                                parent=parent, transmit=transmit, histnotify=histnotify,
+                                _checksubmit=_checksubmit, **kwargs)
+        # BackBroker.sell with the order class swapped.
+        order = _TrailSellOrder(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
+                                exectype=exectype, valid=valid, tradeid=tradeid, trailamount=trailamount,
+                                trailpercent=trailpercent, parent=parent, transmit=transmit,
+                                histnotify=histnotify)
+        order.addinfo(**kwargs)
+        self._ocoize(order, oco)
+        return self.submit(order, check=_checksubmit)
+
+    # -- one broker step -----------------------------------------------------------
+
+    def next(self):
+        if self.pending:
+            # The contract's time order (EXIT_PRECEDENCE): market orders first (the previous close's
+            # fills in close mode, this open's in next_open mode), exits before entries, then every
+            # asset's intrabar stops. Stable: a group keeps stop-loss, trailing, take-profit.
+            def key(o):
+                return (o.exectype != bt.Order.Market, o.isbuy(), self.asset_of.get(o.data, 0))
+
+            ordered = sorted(self.pending, key=key)
+            self.pending.clear()
+            self.pending.extend(ordered)
+        self.coc_state = None
+        super().next()
+        if self.p.coc and self.coc_state is None:
+            self.coc_state = self._state()
+
+    def _state(self) -> tuple[float, dict]:
+        return self.cash, {data: pos.size for data, pos in self.positions.items()}
+
+    def _try_exec(self, order):
+        if self.p.coc and self.coc_state is None and order.exectype != bt.Order.Market:
+            # Every close fill of the previous bar is booked; this bar's stops come now.
+            self.coc_state = self._state()
+        super()._try_exec(order)
+
+    def _bracketize(self, order, cancel=False):
+        super()._bracketize(order, cancel=cancel)
+        if self.p.coc:
+            # The parent executed at the previous bar's close: its children guard this bar already.
+            while self._toactivate:
+                self._toactivate.popleft().activate()
+
+    # -- execution rules -----------------------------------------------------------
+
+    def _try_exec_stop(self, order, popen, phigh, plow, pcreated, pclose):
+        group = getattr(order, "exit_group", None)
+        if group is not None and order.issell() and (popen <= pcreated or plow <= pcreated):
+            for other in group.orders:
+                if other is order or not other.alive():
+                    continue
+                if other.exectype in (bt.Order.Stop, bt.Order.StopTrail) and other.created.price > pcreated:
+                    return  # one stop at the higher level: the sibling fills (later in the queue)
+                if other.exectype == bt.Order.Limit and popen > pcreated and popen >= other.created.price:
+                    return  # the take-profit gapped at the open, before this stop was reached
+        super()._try_exec_stop(order, popen, phigh, plow, pcreated, pclose)
+
+    def _try_exec_limit(self, order, popen, phigh, plow, plimit):
+        if order.isbuy() or plimit <= popen or not plimit <= phigh:
+            return super()._try_exec_limit(order, popen, phigh, plow, plimit)
+        # Sell limit reached during the bar: the stock broker fills at plimit unslipped.
+        self._execute(order, ago=0, price=self._slip_down(plow, plimit, lim=True))
 
 
 # -------------------------------------------------------------------------- strategy
@@ -151,7 +293,12 @@ class _AssetBook:
     entries: np.ndarray  # bool per bar
     exits: np.ndarray
     entry_order: bt.Order | None = None  # pending entry
-    exit_order: bt.Order | None = None  # pending exit
+    exit_order: bt.Order | None = None  # pending exit (Market)
+    group: _ExitGroup | None = None  # live protective orders
+    trail: bt.Order | None = None  # the group's StopTrail, if any
+    fill_bar: int = -1  # bar of the current position's entry fill
+    expected_ref: float | None = None  # close mode: the stop reference the bracket was priced from
+    last_exit_bar: int = -1  # bar on which the last exit filled
 
 
 @dataclass(slots=True)
@@ -163,9 +310,12 @@ class _Plan:
     bar_of_dt: dict[float, int]
     fills: list[Fill] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    refused: list = field(default_factory=list)  # the same rejections in the canonical schema
     broker_value: list[float] = field(default_factory=list)  # broker.getvalue() in next() of bar i
+    broker_cash: list[float] = field(default_factory=list)  # broker.getcash() in next() of bar i
     post_fill_value: list[float] = field(default_factory=list)  # close mode: value[i] read at bar i+1
-    fills_booked_at: set[int] = field(default_factory=set)  # bars in whose broker step a fill was booked
+    post_fill_cash: list[float] = field(default_factory=list)  # close mode: the cash value[i] was read from
+    coc_booked_at: set[int] = field(default_factory=set)  # close mode: steps that booked a close fill
 
 
 class _SignalStrategy(bt.Strategy):
@@ -176,14 +326,18 @@ class _SignalStrategy(bt.Strategy):
         market = plan.scenario.market
         self.plan = plan
         self.contract = plan.scenario.spec.contract
+        c = self.contract
+        self.has_stops = c.stop_loss is not None or c.take_profit is not None or c.trailing_stop is not None
         self.last_bar = market.n_bars - 1
         self.books = [
             _AssetBook(index=j, data=self.datas[j], entries=market.entries[:, j], exits=market.exits[:, j])
             for j in range(market.n_assets)
         ]
-        self.book_of_data = {id(b.data): b for b in self.books}
         self.intent: dict[int, tuple[int, int, str, str]] = {}  # order.ref -> (asset, signal bar, role, reason)
         self.bar = -1
+
+    def start(self):
+        self.broker.asset_of = {book.data: book.index for book in self.books}
 
     # -- bar loop -----------------------------------------------------------------
 
@@ -194,34 +348,57 @@ class _SignalStrategy(bt.Strategy):
             raise RuntimeError(f"Backtrader delivered bar {self.datas[0].datetime[0]} out of step with bar {bar}")
         self._sample_equity(bar)
         for book in self.books:
-            # Every order placed in next() of bar t is resolved by the broker step of bar t+1.
+            # Every Market order placed in next() of bar t is resolved by the broker step of bar t+1.
             if book.entry_order is not None or book.exit_order is not None:
                 raise RuntimeError(f"asset {book.index}: an order from bar {bar - 1} is still pending at bar {bar}")
+            if book.group is not None and self._position_size(book) == 0.0 and book.fill_bar >= 0:
+                raise RuntimeError(f"asset {book.index}: protective orders alive without a position at bar {bar}")
         if bar == self.last_bar:
-            return  # a signal on the last bar never fills
+            return  # nothing decided on the last bar fills
+        if self.contract.trailing_stop is not None and self.contract.trail_source == "high":
+            for book in self.books:
+                if book.trail is not None and book.trail.alive() and bar > book.fill_bar >= 0:
+                    book.trail.trailadjust(book.data.high[0])  # after this bar's check, as the broker does with close
         self._signal_orders(bar)
 
     def _sample_equity(self, bar: int) -> None:
         broker = self.broker
         self.plan.broker_value.append(broker.getvalue())
+        self.plan.broker_cash.append(broker.getcash())
         if self.plan.coc and bar > 0:
-            # The broker step of this bar booked bar-1's close fills: cash and positions now
-            # are the state after bar-1's fills; value it at close[bar-1].
-            value = broker.getcash()
+            # State after bar-1's close fills (booked in this bar's broker step before its
+            # stops); value it at close[bar-1].
+            cash, sizes = broker.coc_state
+            value = cash
             for book in self.books:
-                size = broker.positions[book.data].size if book.data in broker.positions else 0.0
+                size = sizes.get(book.data, 0.0)
                 if size:
                     value += size * book.data.close[-1]
             self.plan.post_fill_value.append(value)
+            self.plan.post_fill_cash.append(cash)
 
     def _signal_orders(self, bar: int) -> None:
-        # Exits first, then entries: sells go before buys on a bar.
+        # Exits (signal or time) first, then entries; the broker orders its queue by asset.
         for book in self.books:
-            if book.exits[bar] and self._position_size(book) > 0.0:
-                self._submit_exit(book, bar, "signal")
+            if self._position_size(book) > 0.0:
+                reason = self._exit_reason(book, bar)
+                if reason is not None:
+                    self._submit_exit(book, bar, reason)
         for book in self.books:
             if book.entries[bar] and self._position_size(book) == 0.0:
+                if self.plan.coc and book.last_exit_bar == bar:
+                    continue  # close mode: no re-entry on a bar where an exit filled
                 self._submit_entry(book, bar)
+
+    def _exit_reason(self, book: _AssetBook, bar: int) -> str | None:
+        if book.exits[bar]:
+            return "signal"
+        n = self.contract.max_bars
+        if n is not None:
+            due = book.fill_bar + n  # the bar whose close (close) or open (next_open) the time exit fills at
+            if (self.plan.coc and bar == due) or (not self.plan.coc and bar + 1 == due):
+                return "time_exit"
+        return None
 
     def _position_size(self, book: _AssetBook) -> float:
         # Look the position up without creating it: an unlisted asset (NaN close) must
@@ -230,11 +407,51 @@ class _SignalStrategy(bt.Strategy):
         return 0.0 if pos is None else pos.size
 
     def _submit_entry(self, book: _AssetBook, bar: int) -> None:
-        order = self.buy(data=book.data, size=self.contract.size, exectype=bt.Order.Market)
+        bracket = self.plan.coc and self.has_stops
+        order = self.buy(data=book.data, size=self.contract.size, exectype=bt.Order.Market, transmit=not bracket)
         book.entry_order = order
         self.intent[order.ref] = (book.index, bar, "entry", "signal")
+        if bracket:
+            # close mode: the exit group rides on the entry as its bracket children; the
+            # reference is close[t] or the fill price the broker will compute from it.
+            close = book.data.close[0]
+            ref = close if self.contract.stop_reference == "close" else close * (1.0 + self.contract.slippage)
+            book.expected_ref = ref
+            self._submit_exit_group(book, bar, ref, parent=order)
+
+    def _submit_exit_group(self, book: _AssetBook, bar: int, ref: float, parent=None) -> None:
+        """Stop-loss, trailing and take-profit sell orders for the position, in that queue order."""
+        c = self.contract
+        specs = []
+        if c.stop_loss is not None:
+            specs.append(("stop_loss", dict(exectype=bt.Order.Stop, price=ref * (1.0 - c.stop_loss))))
+        if c.trailing_stop is not None:
+            specs.append(("trailing_stop", dict(exectype=bt.Order.StopTrail, price=ref, trailpercent=c.trailing_stop)))
+        if c.take_profit is not None:
+            specs.append(("take_profit", dict(exectype=bt.Order.Limit, price=ref * (1.0 + c.take_profit))))
+        group = _ExitGroup()
+        for k, (role, kwargs) in enumerate(specs):
+            if parent is not None:
+                link = dict(parent=parent, transmit=k == len(specs) - 1)
+            else:
+                link = dict(oco=group.orders[0] if group.orders else None)
+            order = self.sell(data=book.data, size=c.size, **kwargs, **link)
+            order.exit_group = group
+            group.orders.append(order)
+            self.intent[order.ref] = (book.index, bar, role, _ROLE_REASON[role])
+            if role == "trailing_stop":
+                book.trail = order
+        book.group = group
+
+    def _cancel_exit_group(self, book: _AssetBook) -> None:
+        if book.group is not None:
+            for order in book.group.orders:
+                self.cancel(order)  # immediate (checksubmit off); a no-op for an order already gone
+        book.group = None
+        book.trail = None
 
     def _submit_exit(self, book: _AssetBook, bar: int, reason: str) -> None:
+        self._cancel_exit_group(book)
         size = self._position_size(book)
         order = self.sell(data=book.data, size=size, exectype=bt.Order.Market)
         book.exit_order = order
@@ -248,43 +465,73 @@ class _SignalStrategy(bt.Strategy):
         asset, signal_bar, role, reason = self.intent[order.ref]
         book = self.books[asset]
         if order.status == order.Completed:
-            self._record_fill(order, book, signal_bar, reason)
+            bar = self._record_fill(order, book, signal_bar, role, reason)
             if role == "entry":
                 book.entry_order = None
+                book.fill_bar = bar
                 self._on_entry_filled(book, order)
             else:
-                book.exit_order = None
+                if role == "exit":
+                    book.exit_order = None
+                else:  # a protective order: the OCO / bracket has cancelled its siblings
+                    book.group = None
+                    book.trail = None
+                book.last_exit_bar = bar
             return
+        if order.status == order.Canceled and role in _ROLE_REASON:
+            return  # a protective order cancelled by its group, an exit, or a rejected entry
         if order.status in (order.Margin, order.Rejected, order.Canceled, order.Expired):
             if role != "entry":
-                raise RuntimeError(f"asset {asset}: exit order from bar {signal_bar} ended {order.getstatusname()}")
+                raise RuntimeError(f"asset {asset}: {role} order from bar {signal_bar} ended {order.getstatusname()}")
             book.entry_order = None
+            book.group = None
+            book.trail = None
             rejection = Rejection(asset=self.plan.scenario.market.assets[asset], bar=signal_bar,
                                   side="buy" if order.isbuy() else "sell", size=float(order.created.size),
                                   status=order.getstatusname())
             self.plan.rejections.append(rejection)
+            fill_bar = signal_bar if self.plan.coc else signal_bar + 1  # the bar it would have filled on
+            self.plan.refused.append(make_rejection(self.plan.scenario, asset, fill_bar, side=rejection.side,
+                                                    size=rejection.size, reason=reason))
             log.warning("%s: %s", self.plan.scenario.name, rejection)
             return
         raise RuntimeError(f"asset {asset}: unexpected order status {order.getstatusname()} (partial fill?)")
 
-    def _record_fill(self, order, book: _AssetBook, signal_bar: int, reason: str) -> None:
+    def _record_fill(self, order, book: _AssetBook, signal_bar: int, role: str, reason: str) -> int:
         bits = order.executed.exbits
         if len(bits) != 1:
             raise RuntimeError(f"order {order.ref} executed in {len(bits)} bits; partial fills are not in the contract")
         bit = bits[-1]
         bar = self.plan.bar_of_dt[bit.dt]
-        expected = signal_bar if self.plan.coc else signal_bar + 1
+        step = len(book.data) - 1  # the broker step that booked it
+        if role in ("entry", "exit"):
+            expected = signal_bar if self.plan.coc else signal_bar + 1
+            if self.plan.coc:
+                self.plan.coc_booked_at.add(step)
+        else:
+            expected = step  # a stop fills on the bar the broker checked it against
         if bar != expected:
-            raise RuntimeError(f"order from bar {signal_bar} filled at bar {bar}, expected {expected}")
-        self.plan.fills_booked_at.add(len(book.data) - 1)
+            raise RuntimeError(f"{role} order from bar {signal_bar} filled at bar {bar}, expected {expected}")
         self.plan.fills.append(make_fill(
             self.plan.scenario, book.index, bar,
             side="buy" if order.isbuy() else "sell",
             size=abs(bit.size), price=bit.price, fee=bit.comm, reason=reason,
         ))
+        return bar
 
     def _on_entry_filled(self, book: _AssetBook, order) -> None:
-        """Hook for protective exits (stop-loss, take-profit, trailing, time): none yet."""
+        """Arm the exit rules for the new position (stops are first checked on the next bar)."""
+        if not self.has_stops:
+            return
+        price = order.executed.exbits[-1].price
+        if self.plan.coc:
+            # The bracket children went in with the entry; they were priced from this reference.
+            ref = book.data.close[-1] if self.contract.stop_reference == "close" else price
+            if ref != book.expected_ref:
+                raise RuntimeError(f"asset {book.index}: stop reference {book.expected_ref!r} != {ref!r}")
+            return
+        ref = book.data.close[0] if self.contract.stop_reference == "close" else price
+        self._submit_exit_group(book, book.fill_bar, ref)
 
 
 # ------------------------------------------------------------------------------- run
@@ -300,20 +547,30 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"{scenario.name}: fill mode {contract.fill!r}")
     if contract.sizing_mode not in _SIZING_MODES:
         raise NotImplementedError(f"{scenario.name}: sizing mode {contract.sizing_mode!r}")
-    for name in ("cash", "size"):
+    if contract.stop_reference not in _STOP_REFERENCES:
+        raise NotImplementedError(f"{scenario.name}: stop_reference {contract.stop_reference!r}")
+    if contract.trail_source not in _TRAIL_SOURCES:
+        raise NotImplementedError(f"{scenario.name}: trail_source {contract.trail_source!r}")
+    check_amounts(contract, scenario.name)
+    for name in ("stop_loss", "trailing_stop"):
         value = getattr(contract, name)
-        if not (math.isfinite(value) and value > 0.0):
-            raise ValueError(f"{scenario.name}: {name} must be finite and positive, got {value!r}")
-    for name in ("fee", "slippage"):
-        value = getattr(contract, name)
-        if not (math.isfinite(value) and 0.0 <= value < 1.0):
-            raise ValueError(f"{scenario.name}: {name} must be in [0, 1), got {value!r}")
+        if value is not None and not (0.0 < value < 1.0):
+            raise ValueError(f"{scenario.name}: {name} must be in (0, 1), got {value!r}")
+    if contract.take_profit is not None and not (math.isfinite(contract.take_profit) and contract.take_profit > 0.0):
+        raise ValueError(f"{scenario.name}: take_profit must be finite and positive, got {contract.take_profit!r}")
+    n = contract.max_bars
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"{scenario.name}: max_bars must be an integer >= 1, got {n!r}")
     market = scenario.market
     if np.any(market.entries & market.exits):
         raise ValueError(f"{scenario.name}: an entry and an exit on the same bar of the same asset is invalid input")
     unlisted = np.isnan(market.close)
     if np.any((market.entries | market.exits) & unlisted):
         raise ValueError(f"{scenario.name}: a signal on a bar where the asset has no price")
+    # As the loader: NaN bars only before an asset lists (a gap would void a time exit in the kernel).
+    listed_before = np.maximum.accumulate(~unlisted, axis=0)
+    if np.any(unlisted & listed_before):
+        raise ValueError(f"{scenario.name}: an asset has no price on a bar after it listed")
 
 
 def simulate(scenario: Scenario) -> BacktraderRun:
@@ -323,28 +580,16 @@ def simulate(scenario: Scenario) -> BacktraderRun:
     market = scenario.market
     coc = contract.fill == "close"
 
-    datenums = _datenums(market.timestamps)
+    datenums = feed.datenums(market.timestamps)
     plan = _Plan(scenario=scenario, coc=coc, bar_of_dt={float(x): i for i, x in enumerate(datenums)})
 
     cerebro = bt.Cerebro(stdstats=False)
-    for j, asset in enumerate(market.assets):
-        columns = {
-            "datetime": datenums,
-            "open": np.asarray(market.open[:, j], dtype=np.float64),
-            "high": np.asarray(market.high[:, j], dtype=np.float64),
-            "low": np.asarray(market.low[:, j], dtype=np.float64),
-            "close": np.asarray(market.close[:, j], dtype=np.float64),
-            "volume": np.asarray(market.volume[:, j], dtype=np.float64),
-        }
-        cerebro.adddata(_ArrayFeed(columns=columns), name=asset)
+    cerebro.broker = _ContractBroker()
+    feed.add_feeds(cerebro, market, datenums)
     cerebro.addstrategy(_SignalStrategy, plan=plan)
 
     broker = cerebro.broker
-    broker.set_cash(contract.cash)
-    broker.set_checksubmit(False)
-    broker.set_coc(coc)
-    broker.setcommission(commission=contract.fee)
-    broker.set_slippage_perc(contract.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True)
+    feed.configure_broker(broker, contract)
 
     cerebro.run(stdstats=False)
     final_value = broker.getvalue()
@@ -356,10 +601,15 @@ def simulate(scenario: Scenario) -> BacktraderRun:
         if len(plan.post_fill_value) != n - 1:
             raise RuntimeError("close-mode equity sampling is out of step")
         equity = plan.post_fill_value + [plan.broker_value[-1]]
-        # Where no fill was booked the broker's own valuation of bar i must agree.
         for i in range(n - 1):
-            if (i + 1) not in plan.fills_booked_at and not math.isclose(
-                    equity[i], plan.broker_value[i], rel_tol=1e-12, abs_tol=0.0):
+            if i + 1 in plan.coc_booked_at:
+                continue
+            # The step of bar i+1 booked no close fill: the sample was taken before anything in
+            # that step moved the cash, and must be the broker's own state and value of bar i.
+            if plan.post_fill_cash[i] != plan.broker_cash[i]:
+                raise RuntimeError(f"bar {i}: sampled cash {plan.post_fill_cash[i]!r} != "
+                                   f"broker cash {plan.broker_cash[i]!r}")
+            if not math.isclose(equity[i], plan.broker_value[i], rel_tol=1e-12, abs_tol=0.0):
                 raise RuntimeError(f"bar {i}: sampled value {equity[i]!r} != broker value {plan.broker_value[i]!r}")
     else:
         equity = list(plan.broker_value)
@@ -374,10 +624,15 @@ def simulate(scenario: Scenario) -> BacktraderRun:
         fills=plan.fills,
         equity=equity,
         final_value=final_value,
+        rejections=plan.refused,
     )
     return BacktraderRun(result=result, rejections=tuple(plan.rejections))
 
 
 def run(scenario: Scenario) -> RunResult:
-    """Run ``scenario`` through Backtrader. Rejected orders are logged and never appear as fills."""
+    """Run ``scenario`` through Backtrader. Rejected orders are results (rejections), never fills."""
+    if scenario.spec.contract.sizing_mode == "target_weights":
+        from adapters._backtrader_rotation import run_rotation
+
+        return run_rotation(scenario)
     return simulate(scenario).result

@@ -23,17 +23,55 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
 - ``cash``: ``init_cash``; an entry that does not fit is rejected whole
   (``allow_partial = False``; vectorbt's PartialFill/NoCashLong rejections).
 
-Layout (so that stops and rotation slot in without a rewrite):
+Exit rules (``[exits]``; EXIT_PRECEDENCE in harness/contract.py). Every exit
+is vectorbt's own: its stop machinery (``sl_stop``/``sl_trail``/``tp_stop``
+checked by ``get_stop_price_nb`` before the bar's own order, so never on the
+entry bar) and ``signal_func_nb``; the three module-level callbacks below only
+choose, bar by bar, which stop vectorbt should hold, and record what they saw.
+
+- ``stop_reference``: ``stop_entry_price = "close"`` (close of the fill bar) or
+  ``"fillprice"`` (the fill price after slippage); vectorbt hands it to the
+  callbacks as ``init_price``.
+- ``stop_loss`` p: vectorbt's SL slot at ``init_price * (1 - p)``;
+  ``stop_exit_price = "stopmarket"`` so slippage applies to stop fills.
+- ``take_profit`` q: ``tp_stop = q`` (level ``init_price * (1 + q)``).
+- ``trailing_stop`` p: ``sl_trail = True``; vectorbt's ``curr_price`` is then
+  its high-water mark (max of the entry price and the highs of the bars after
+  it, raised after each bar's check). High trail: the fraction p itself. Close
+  trail and stop-loss + trailing: vectorbt has one SL slot, so
+  :func:`_adjust_sl_nb` returns the fraction s with ``curr_price * (1 - s)``
+  equal to the effective level (the higher of the stop-loss level and
+  ``hwm * (1 - p)``, hwm from the closes for a close trail), solved to the
+  bit where a float allows it.
+- Gap order: vectorbt checks the SL slot completely (gap and intrabar) before
+  the take-profit; the contract checks both gaps first. On a bar opening at or
+  above the take-profit level :func:`_adjust_sl_nb` returns NaN (no SL on this
+  bar) so vectorbt's take-profit fills at the open.
+- ``max_bars`` N: :func:`_signal_func_nb` counts bars since the entry fill
+  (the first bar it sees the position, minus one) and returns a long exit on
+  bar fill_bar + N (not on the last bar in ``close`` mode); vectorbt calls it
+  only when no stop fired, so a stop on that bar wins.
+- ``next_open``: an exit at the open (shifted exit signal, or time exit due)
+  beats every stop on that bar: both adjust callbacks return NaN on such bars.
+- Reasons: buys are "signal"; a sell on a bar where :func:`_signal_func_nb`
+  returned an exit carries the reason it recorded ("signal" wins over
+  "time_exit"); a sell on a bar where vectorbt did not call it was a stop
+  signal: vectorbt's stop price (log ``req_price``) at or below the SL-slot
+  level the callback set -> that slot's kind (``stop_loss`` or
+  ``trailing_stop``), at or above the take-profit level -> ``take_profit``.
+
+Layout:
 
 - :func:`_check_supported` refuses every contract value this adapter has not
   been taught (an unknown knob included);
 - :func:`_prepare` builds the simulation inputs: :func:`_signal_timing` for
   the fill mode, :func:`_order_settings` for sizing and costs,
-  :func:`_stop_settings` (stops: only "none" for now);
+  :func:`_stop_settings` for stops, :func:`_exit_callbacks` for the callbacks;
 - :func:`_simulate` is the single ``from_signals`` call;
 - :func:`_audit_orders` checks vectorbt's order log against the contract;
 - :func:`_fills` turns order records into canonical fills, with a reason per
-  order from :func:`_reasons` (only "signal" for now).
+  order from :func:`_reasons`; :func:`_rejections` reports the entries
+  vectorbt refused for lack of cash (its log records).
 """
 
 from __future__ import annotations
@@ -45,11 +83,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import vectorbt as vbt
+from numba import njit
 from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
 
-from harness.contract import FILL_MODES
-from harness.engines import build_result, make_fill
-from harness.results import Fill, RunResult
+from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES
+from harness.engines import build_result, make_fill, make_rejection, check_amounts
+from harness.results import Fill, Rejection, RunResult
 from harness.scenario import Scenario
 
 __all__ = ["ENGINE", "FRAMEWORK", "framework_version", "run"]
@@ -59,7 +98,12 @@ FRAMEWORK = "vectorbt"
 
 # The contract fields this adapter realises. A Contract field not listed here
 # (a knob added after this adapter was written) makes run() raise.
-_HANDLED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "size", "fee", "slippage"})
+_HANDLED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "size", "fee", "slippage",
+                            "stop_loss", "take_profit", "stop_reference", "trailing_stop",
+                            "trail_source", "max_bars"})
+# Contract fields the signal path refuses whenever they are set (``units`` belongs to
+# rotation, which run() hands to adapters/_vectorbt_rotation.py before these checks).
+_REFUSED_KNOBS = frozenset({"units"})
 
 # vectorbt's order log statuses the contract allows for a rejected buy: the
 # cost (size * price + fee) does not fit in the cash and the order is refused
@@ -95,14 +139,11 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"vectorbt adapter: fill mode {contract.fill!r} is not supported")
     if contract.sizing_mode != "fixed":
         raise NotImplementedError(f"vectorbt adapter: sizing mode {contract.sizing_mode!r} is not supported")
-    for name in ("cash", "size"):
-        value = getattr(contract, name)
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"vectorbt adapter: {name} must be finite and positive, got {value!r}")
-    for name in ("fee", "slippage"):
-        value = getattr(contract, name)
-        if not (np.isfinite(value) and 0 <= value < 1):
-            raise ValueError(f"vectorbt adapter: {name} must be in [0, 1), got {value!r}")
+    for name in sorted(_REFUSED_KNOBS):
+        if getattr(contract, name) is not None:
+            raise NotImplementedError(f"vectorbt adapter: knob {name} = {getattr(contract, name)!r} is not supported")
+    check_amounts(contract, "vectorbt adapter")
+    _check_exit_knobs(contract)
 
     market = scenario.market
     if market.n_assets != 1:
@@ -119,12 +160,43 @@ def _check_supported(scenario: Scenario) -> None:
             raise NotImplementedError(
                 f"vectorbt adapter: non-finite {name} prices (bars where an asset is not listed) are not supported yet"
             )
+    if contract.has_exit_rules:
+        # vectorbt's get_stop_price_nb fills an intrabar stop only if low <= level <= high
+        # (the contract: low <= level, or high >= take-profit level); on a consistent bar
+        # the two agree. The close-trail fraction also needs high >= close.
+        o, h, l, c = market.open, market.high, market.low, market.close
+        bad = (h < np.maximum(o, c)) | (l > np.minimum(o, c))
+        if np.any(bad):
+            bar, col = np.argwhere(bad)[0]
+            raise NotImplementedError(
+                f"vectorbt adapter: bar {market.timestamps[bar]} of {market.assets[col]} has high/low outside "
+                "open/close; exit rules need low <= min(open, close) <= max(open, close) <= high"
+            )
     if np.any(market.entries & market.exits):
         bar, col = np.argwhere(market.entries & market.exits)[0]
         raise ValueError(
             f"vectorbt adapter: entry and exit on the same bar ({market.timestamps[bar]}, "
             f"{market.assets[col]}) is invalid input"
         )
+
+
+def _check_exit_knobs(contract) -> None:
+    for name, high_open in (("stop_loss", True), ("trailing_stop", True), ("take_profit", False)):
+        value = getattr(contract, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                or not (value > 0 and (value < 1 or not high_open)):
+            bound = "(0, 1)" if high_open else "(0, inf)"
+            raise ValueError(f"vectorbt adapter: {name} must be in {bound}, got {value!r}")
+    if contract.max_bars is not None:
+        if isinstance(contract.max_bars, bool) or not isinstance(contract.max_bars, (int, np.integer)) \
+                or contract.max_bars < 1:
+            raise ValueError(f"vectorbt adapter: max_bars must be an integer >= 1, got {contract.max_bars!r}")
+    if contract.stop_reference not in STOP_REFERENCES:
+        raise NotImplementedError(f"vectorbt adapter: stop_reference {contract.stop_reference!r} is not supported")
+    if contract.trail_source not in TRAIL_SOURCES:
+        raise NotImplementedError(f"vectorbt adapter: trail_source {contract.trail_source!r} is not supported")
 
 
 # ----------------------------------------------------------------------- inputs
@@ -142,6 +214,9 @@ class _Inputs:
     exits: np.ndarray
     price: np.ndarray
     settings: dict[str, Any]
+    # exit rules only: signal_func_nb/adjust_*_func_nb and their args, and what the callbacks record
+    callbacks: dict[str, Any] | None = None
+    observed: _Observed | None = None
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
@@ -206,17 +281,215 @@ def _order_settings(scenario: Scenario) -> dict[str, Any]:
 
 
 def _stop_settings(scenario: Scenario) -> dict[str, Any]:
-    """Stop settings; no stop knob exists yet, so stops are explicitly off."""
+    """vectorbt's stop arguments: the values it sets when a position opens (the callbacks then adjust them)."""
+    contract = scenario.spec.contract
+    stops = [p for p in (contract.stop_loss, contract.trailing_stop) if p is not None]
+    use_stops = bool(stops) or contract.take_profit is not None
     return dict(
-        sl_stop=np.nan,
-        sl_trail=False,
-        tp_stop=np.nan,
-        stop_entry_price="close",
-        stop_exit_price="stopmarket",
+        # at the entry the hwm is the entry price, so the higher of the two levels is the smaller fraction
+        sl_stop=float(min(stops)) if stops else np.nan,
+        sl_trail=contract.trailing_stop is not None,
+        tp_stop=np.nan if contract.take_profit is None else float(contract.take_profit),
+        stop_entry_price="fillprice" if contract.stop_reference == "fill_price" else "close",
+        stop_exit_price="stopmarket",  # the stop price, with slippage (stoplimit would drop it)
         upon_stop_exit="close",
         upon_stop_update="override",
-        use_stops=False,
+        use_stops=use_stops,
     )
+
+
+# -------------------------------------------------------------- exit callbacks
+#
+# Three numba callbacks, defined once at module level: vectorbt compiles
+# simulate_from_signal_func_nb around them once per process (it is not cached).
+# All rule parameters travel in one float64 array so every exit scenario has
+# the same argument types (one compilation).
+
+_P_SL, _P_TP, _P_TRAIL, _P_TRAIL_ON_CLOSE, _P_MAX_BARS, _P_NEXT_OPEN, _P_TIME_LAST = range(7)
+_N_PARAMS = 7
+
+_R_SIGNAL = REASON_CODE["signal"]
+_R_STOP_LOSS = REASON_CODE["stop_loss"]
+_R_TAKE_PROFIT = REASON_CODE["take_profit"]
+_R_TRAILING_STOP = REASON_CODE["trailing_stop"]
+_R_TIME_EXIT = REASON_CODE["time_exit"]
+# signal_obs codes besides the reasons above
+_NOT_ASKED = -2      # vectorbt did not call signal_func_nb on this bar: it had a stop signal
+_ASKED_NO_EXIT = -1  # called, returned no exit
+
+
+@njit
+def _exit_at_open_nb(i, col, init_i, exits, prm):
+    """next_open mode: the position exits at this bar's open (exit signal or time exit)."""
+    if prm[_P_NEXT_OPEN] == 0.0:
+        return False
+    if exits[i, col]:
+        return True
+    return prm[_P_MAX_BARS] > 0.0 and i - init_i >= prm[_P_MAX_BARS]
+
+
+@njit
+def _sl_fraction_nb(base, level, hint):
+    """A fraction s >= 0 with ``base * (1 - s) == level`` as get_stop_price_nb computes it.
+
+    Exact to the bit when some float s allows it (tried: ``hint``, then s = 1 - u for
+    u within 8 ulps of level/base); else the nearest, 1 - level/base.
+    """
+    if base * (1.0 - hint) == level:
+        return hint
+    u0 = level / base
+    lo = u0
+    hi = u0
+    for _ in range(8):
+        s = 1.0 - lo
+        if s >= 0.0 and base * (1.0 - s) == level:
+            return s
+        s = 1.0 - hi
+        if s >= 0.0 and base * (1.0 - s) == level:
+            return s
+        lo = np.nextafter(lo, -np.inf)
+        hi = np.nextafter(hi, np.inf)
+    return max(1.0 - u0, 0.0)
+
+
+@njit
+def _adjust_sl_nb(c, open_, close, exits, prm, trail_hwm, trail_upto, sl_kind, sl_level):
+    """vectorbt's one SL slot on bar c.i: (fraction of c.curr_price, trailing flag), NaN for none.
+
+    c.init_price is the contract's ref; with sl_trail=True c.curr_price is vectorbt's
+    hwm over highs. Records the slot's kind and level (as vectorbt computes it).
+    """
+    if c.position_now <= 0.0:
+        return np.nan, c.curr_trail
+    i = c.i
+    col = c.col
+    if _exit_at_open_nb(i, col, c.init_i, exits, prm):
+        return np.nan, c.curr_trail  # the exit at the open beats every stop
+    stop_loss = prm[_P_SL]
+    trailing = prm[_P_TRAIL]
+    take_profit = prm[_P_TP]
+    use_sl = not np.isnan(stop_loss)
+    use_trail = not np.isnan(trailing)
+    if not use_sl and not use_trail:
+        return np.nan, False
+    ref = c.init_price
+    if not np.isnan(take_profit) and open_[i, col] >= ref * (1.0 + take_profit):
+        # take-profit gapped: the contract fills it at the open; vectorbt would check
+        # the SL slot's intrabar level first, so hold no SL on this bar
+        return np.nan, c.curr_trail
+    sl_lvl = -np.inf
+    if use_sl:
+        sl_lvl = ref * (1.0 - stop_loss)
+    tr_lvl = -np.inf
+    if use_trail:
+        if prm[_P_TRAIL_ON_CLOSE] != 0.0:
+            # hwm = max(ref, close[entry+1 .. i-1]), folded in incrementally per position
+            if trail_upto[col, 0] != c.init_i:
+                trail_upto[col, 0] = c.init_i
+                trail_upto[col, 1] = c.init_i
+                trail_hwm[col] = ref
+            while trail_upto[col, 1] < i - 1:
+                trail_upto[col, 1] += 1
+                trail_hwm[col] = max(trail_hwm[col], close[trail_upto[col, 1], col])
+            hwm = trail_hwm[col]
+        else:
+            hwm = c.curr_price
+        tr_lvl = hwm * (1.0 - trailing)
+    if tr_lvl > sl_lvl:
+        kind = _R_TRAILING_STOP
+        level = tr_lvl
+        hint = trailing
+    else:
+        kind = _R_STOP_LOSS
+        level = sl_lvl
+        hint = stop_loss
+    stop = _sl_fraction_nb(c.curr_price, level, hint)
+    sl_kind[i, col] = kind
+    sl_level[i, col] = c.curr_price * (1 - stop)
+    return stop, use_trail
+
+
+@njit
+def _adjust_tp_nb(c, exits, prm, tp_level):
+    """vectorbt's take-profit on bar c.i: the fraction q of c.init_price, NaN for none."""
+    take_profit = prm[_P_TP]
+    if c.position_now <= 0.0 or np.isnan(take_profit):
+        return np.nan
+    if _exit_at_open_nb(c.i, c.col, c.init_i, exits, prm):
+        return np.nan
+    tp_level[c.i, c.col] = c.init_price * (1 + take_profit)
+    return take_profit
+
+
+@njit
+def _signal_func_nb(c, entries, exits, prm, entry_bar, signal_obs):
+    """Long-only signals plus the time exit; vectorbt calls it only when no stop fired."""
+    i = c.i
+    col = c.col
+    if c.position_now == 0.0:
+        entry_bar[col] = -1
+        signal_obs[i, col] = _ASKED_NO_EXIT
+        return bool(entries[i, col]), False, False, False
+    if entry_bar[col] < 0:
+        entry_bar[col] = i - 1  # first bar seen long: the entry filled on the previous bar
+    if exits[i, col]:
+        signal_obs[i, col] = _R_SIGNAL  # a signal that is also a time exit is labelled "signal"
+        return False, True, False, False
+    max_bars = prm[_P_MAX_BARS]
+    if max_bars > 0.0 and i - entry_bar[col] >= max_bars and i <= prm[_P_TIME_LAST]:
+        signal_obs[i, col] = _R_TIME_EXIT
+        return False, True, False, False
+    signal_obs[i, col] = _ASKED_NO_EXIT
+    return False, False, False, False
+
+
+@dataclass(frozen=True, slots=True)
+class _Observed:
+    """What the callbacks saw, per (bar, asset): the only source of exit reasons."""
+
+    signal_obs: np.ndarray  # int8: _NOT_ASKED, _ASKED_NO_EXIT, or the exit reason returned
+    sl_kind: np.ndarray     # int8: reason code of the SL slot set on the bar (-1: none)
+    sl_level: np.ndarray    # float64: the SL slot's level (NaN: none)
+    tp_level: np.ndarray    # float64: the take-profit level (NaN: none)
+
+
+def _exit_callbacks(scenario: Scenario, open_: np.ndarray, close: np.ndarray, entries: np.ndarray,
+                    exits: np.ndarray) -> tuple[dict[str, Any], _Observed]:
+    """from_signals keyword arguments for the callbacks, and the arrays they record into.
+
+    ``entries``/``exits`` are already timed for the fill mode (see _signal_timing).
+    """
+    contract = scenario.spec.contract
+    n_bars, n_cols = close.shape
+    off = np.nan
+    prm = np.empty(_N_PARAMS, dtype=np.float64)
+    prm[_P_SL] = off if contract.stop_loss is None else contract.stop_loss
+    prm[_P_TP] = off if contract.take_profit is None else contract.take_profit
+    prm[_P_TRAIL] = off if contract.trailing_stop is None else contract.trailing_stop
+    prm[_P_TRAIL_ON_CLOSE] = 1.0 if contract.trail_source == "close" else 0.0
+    prm[_P_MAX_BARS] = 0.0 if contract.max_bars is None else float(contract.max_bars)
+    prm[_P_NEXT_OPEN] = 1.0 if contract.fill == "next_open" else 0.0
+    # close mode: a time exit due at the last bar's close must not fill (it is decided there);
+    # next_open: the exit on bar t was decided on bar t-1 < last
+    prm[_P_TIME_LAST] = float(n_bars - 2 if contract.fill == "close" else n_bars - 1)
+    observed = _Observed(
+        signal_obs=np.full((n_bars, n_cols), _NOT_ASKED, dtype=np.int8),
+        sl_kind=np.full((n_bars, n_cols), -1, dtype=np.int8),
+        sl_level=np.full((n_bars, n_cols), np.nan),
+        tp_level=np.full((n_bars, n_cols), np.nan),
+    )
+    entry_bar = np.full(n_cols, -1, dtype=np.int64)
+    trail_hwm = np.full(n_cols, np.nan)
+    trail_upto = np.full((n_cols, 2), -1, dtype=np.int64)
+    callbacks = dict(
+        signal_func_nb=_signal_func_nb,
+        signal_args=(entries, exits, prm, entry_bar, observed.signal_obs),
+        adjust_sl_func_nb=_adjust_sl_nb,
+        adjust_sl_args=(open_, close, exits, prm, trail_hwm, trail_upto, observed.sl_kind, observed.sl_level),
+        adjust_tp_func_nb=_adjust_tp_nb,
+        adjust_tp_args=(exits, prm, observed.tp_level),
+    )
+    return callbacks, observed
 
 
 def _prepare(scenario: Scenario) -> _Inputs:
@@ -225,8 +498,11 @@ def _prepare(scenario: Scenario) -> _Inputs:
     open_, high, low, close = (_f64(market.open), _f64(market.high), _f64(market.low), _f64(market.close))
     entries, exits, price = _signal_timing(contract.fill, open_, close, market.entries, market.exits)
     settings = {**_order_settings(scenario), **_stop_settings(scenario)}
+    callbacks, observed = None, None
+    if contract.has_exit_rules:
+        callbacks, observed = _exit_callbacks(scenario, open_, close, entries, exits)
     return _Inputs(open=open_, high=high, low=low, close=close, entries=entries, exits=exits,
-                   price=price, settings=settings)
+                   price=price, settings=settings, callbacks=callbacks, observed=observed)
 
 
 # ------------------------------------------------------------------- simulation
@@ -236,10 +512,17 @@ def _simulate(scenario: Scenario, inputs: _Inputs) -> vbt.Portfolio:
     market = scenario.market
     n_cells = market.n_bars * market.n_assets
     close = pd.DataFrame(inputs.close, index=pd.RangeIndex(market.n_bars), columns=list(market.assets))
+    settings = dict(inputs.settings)
+    if inputs.callbacks is None:
+        signals = dict(entries=inputs.entries, exits=inputs.exits)
+    else:
+        # signal_func_nb returns long-only signals itself; vectorbt refuses entries/exits with it
+        # and ignores `direction`
+        signals = dict(inputs.callbacks)
+        del settings["direction"]
     return vbt.Portfolio.from_signals(
         close,
-        entries=inputs.entries,
-        exits=inputs.exits,
+        **signals,
         price=inputs.price,
         open=inputs.open,
         high=inputs.high,
@@ -254,7 +537,7 @@ def _simulate(scenario: Scenario, inputs: _Inputs) -> vbt.Portfolio:
         attach_call_seq=False,
         fillna_close=False,
         engine="numba",
-        **inputs.settings,
+        **settings,
     )
 
 
@@ -302,14 +585,45 @@ def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
 # ---------------------------------------------------------------------- results
 
 
-def _reasons(scenario: Scenario, pf: vbt.Portfolio) -> list[str]:
-    """The contract reason of each order record; only signal orders exist yet."""
-    return ["signal"] * len(pf.order_records)
-
-
-def _fills(scenario: Scenario, pf: vbt.Portfolio) -> list[Fill]:
+def _reasons(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) -> list[str]:
+    """The contract reason of each order record, from what vectorbt reported and the callbacks saw."""
     records = pf.order_records
-    reasons = _reasons(scenario, pf)
+    if observed is None:
+        return ["signal"] * len(records)  # no exit rule: every order is a signal's
+    logs = pf.log_records
+    req_price = {int(log["order_id"]): float(log["req_price"]) for log in logs if log["order_id"] >= 0}
+    reasons = []
+    for rec in records:
+        bar, col = int(rec["idx"]), int(rec["col"])
+        obs = int(observed.signal_obs[bar, col])
+        where = f"{scenario.name}: bar {bar} ({scenario.market.timestamps[bar]}), asset {scenario.market.assets[col]}"
+        if int(rec["side"]) == OrderSide.Buy:
+            if obs != _ASKED_NO_EXIT:
+                raise ContractDivergence(f"{where}: a buy on a bar where signal_func_nb was not asked for an entry")
+            reasons.append("signal")
+        elif obs in (_R_SIGNAL, _R_TIME_EXIT):
+            reasons.append(REASONS[obs])
+        elif obs == _NOT_ASKED:
+            # vectorbt skips signal_func_nb only when it has a stop signal; its stop price
+            # tells which of the two levels the callbacks set it reached
+            price = req_price[int(rec["id"])]
+            if price <= observed.sl_level[bar, col]:
+                reasons.append(REASONS[int(observed.sl_kind[bar, col])])
+            elif price >= observed.tp_level[bar, col]:
+                reasons.append("take_profit")
+            else:
+                raise ContractDivergence(
+                    f"{where}: vectorbt's stop price {price!r} is neither at/below the SL slot "
+                    f"({observed.sl_level[bar, col]!r}) nor at/above the take-profit ({observed.tp_level[bar, col]!r})"
+                )
+        else:
+            raise ContractDivergence(f"{where}: a sell on a bar where signal_func_nb returned no exit and no stop fired")
+    return reasons
+
+
+def _fills(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) -> list[Fill]:
+    records = pf.order_records
+    reasons = _reasons(scenario, pf, observed)
     fills = []
     for rec, reason in zip(records, reasons, strict=True):
         side = {OrderSide.Buy: "buy", OrderSide.Sell: "sell"}[int(rec["side"])]
@@ -317,6 +631,14 @@ def _fills(scenario: Scenario, pf: vbt.Portfolio) -> list[Fill]:
                                size=float(rec["size"]), price=float(rec["price"]), fee=float(rec["fees"]),
                                reason=reason))
     return fills
+
+
+def _rejections(scenario: Scenario, pf: vbt.Portfolio) -> list[Rejection]:
+    """Entries vectorbt refused for lack of cash (its log; _audit_orders vouched for each)."""
+    logs = pf.log_records
+    return [make_rejection(scenario, asset_index=int(log["col"]), bar=int(log["idx"]), side="buy",
+                           size=float(log["req_size"]), reason="signal")
+            for log in logs if int(log["res_status"]) == OrderStatus.Rejected]
 
 
 def _equity(pf: vbt.Portfolio) -> np.ndarray:
@@ -330,6 +652,10 @@ def _equity(pf: vbt.Portfolio) -> np.ndarray:
 
 
 def run(scenario: Scenario) -> RunResult:
+    if scenario.spec.contract.sizing_mode == "target_weights":
+        from adapters._vectorbt_rotation import run_rotation  # imports this module: import here
+
+        return run_rotation(scenario)
     _check_supported(scenario)
     inputs = _prepare(scenario)
     pf = _simulate(scenario, inputs)
@@ -349,7 +675,8 @@ def run(scenario: Scenario) -> RunResult:
         engine=ENGINE,
         framework=FRAMEWORK,
         framework_version=framework_version(),
-        fills=_fills(scenario, pf),
+        fills=_fills(scenario, pf, inputs.observed),
+        rejections=_rejections(scenario, pf),
         equity=equity,
         final_value=final_value,
     )

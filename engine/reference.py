@@ -13,7 +13,7 @@ import numpy as np
 
 from engine import kernel
 from harness.contract import REASON_CODE, REASONS, SIDE_CODE
-from harness.engines import build_result, make_fill
+from harness.engines import build_result, make_fill, make_rejection
 from harness.results import RunResult
 from harness.scenario import Scenario
 
@@ -25,6 +25,11 @@ FRAMEWORK = "numba"
 # The kernel's integer codes must be the contract's.
 assert kernel.BUY == SIDE_CODE["buy"] and kernel.SELL == SIDE_CODE["sell"]
 assert kernel.REASON_SIGNAL == REASON_CODE["signal"]
+assert kernel.REASON_STOP_LOSS == REASON_CODE["stop_loss"]
+assert kernel.REASON_TAKE_PROFIT == REASON_CODE["take_profit"]
+assert kernel.REASON_TRAILING_STOP == REASON_CODE["trailing_stop"]
+assert kernel.REASON_TIME_EXIT == REASON_CODE["time_exit"]
+assert kernel.REASON_REBALANCE == REASON_CODE["rebalance"]
 
 _SIDE_NAME = {code: name for name, code in SIDE_CODE.items()}
 
@@ -33,13 +38,28 @@ def framework_version() -> str:
     return version("numba")
 
 
-def run(scenario: Scenario) -> RunResult:
+def _simulate(scenario: Scenario):
     contract = scenario.spec.contract
+    market = scenario.market
+    if contract.sizing_mode == "target_weights":
+        return kernel.simulate_rotation(
+            np.ascontiguousarray(market.open),
+            np.ascontiguousarray(market.close),
+            np.ascontiguousarray(market.weights),
+            np.ascontiguousarray(market.rebalance),
+            contract.fill == "next_open",
+            contract.cash,
+            contract.fee,
+            contract.slippage,
+            contract.units == "whole",
+        )
     if contract.sizing_mode != "fixed":
         raise NotImplementedError(f"sizing mode {contract.sizing_mode!r}")
-    market = scenario.market
-    fills, n_fills, equity, _n_rejected = kernel.simulate_signals(
+    off = np.nan
+    return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
+        np.ascontiguousarray(market.high),
+        np.ascontiguousarray(market.low),
         np.ascontiguousarray(market.close),
         np.ascontiguousarray(market.entries),
         np.ascontiguousarray(market.exits),
@@ -48,7 +68,17 @@ def run(scenario: Scenario) -> RunResult:
         contract.size,
         contract.fee,
         contract.slippage,
+        off if contract.stop_loss is None else contract.stop_loss,
+        off if contract.take_profit is None else contract.take_profit,
+        contract.stop_reference == "fill_price",
+        off if contract.trailing_stop is None else contract.trailing_stop,
+        contract.trail_source == "high",
+        0 if contract.max_bars is None else contract.max_bars,
     )
+
+
+def run(scenario: Scenario) -> RunResult:
+    fills, n_fills, rejections, n_rejected, equity = _simulate(scenario)
     records = [
         make_fill(
             scenario,
@@ -62,6 +92,17 @@ def run(scenario: Scenario) -> RunResult:
         )
         for rec in fills[:n_fills]
     ]
+    refused = [
+        make_rejection(
+            scenario,
+            asset_index=int(rec[kernel.R_ASSET]),
+            bar=int(rec[kernel.R_BAR]),
+            side=_SIDE_NAME[int(rec[kernel.R_SIDE])],
+            size=rec[kernel.R_SIZE],
+            reason=REASONS[int(rec[kernel.R_REASON])],
+        )
+        for rec in rejections[:n_rejected]
+    ]
     return build_result(
         scenario,
         engine=ENGINE,
@@ -70,4 +111,5 @@ def run(scenario: Scenario) -> RunResult:
         fills=records,
         equity=equity,
         final_value=equity[-1],
+        rejections=refused,
     )

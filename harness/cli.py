@@ -51,7 +51,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in _select(args):
         spec = load_spec(SCENARIOS_DIR / name, require_inputs=False)
         tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
-        print(f"{name:34s} {spec.family:10s} fill={spec.contract.fill:9s}{tags}")
+        print(f"{name:40s} {spec.family:10s} fill={spec.contract.fill:9s}{tags}")
     return 0
 
 
@@ -94,6 +94,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
             print(f"  missing: {f.asset} bar {f.bar} {f.side} ({f.reason}) {f.size!r} @ {f.price!r}")
         for f in c.extra[:5]:
             print(f"  extra: {f.asset} bar {f.bar} {f.side} ({f.reason}) {f.size!r} @ {f.price!r}")
+        for r in c.rejections_missing[:5]:
+            print(f"  rejection missing: {r.asset} bar {r.bar} {r.side} {r.size!r} (the engine did not reject it)")
+        for r in c.rejections_extra[:5]:
+            print(f"  rejection extra: {r.asset} bar {r.bar} {r.side} {r.size!r}")
         for d in c.field_diffs[:5]:
             print(f"  {d.field}: {d.asset} bar {d.bar} {d.side} ({d.reason}) expected {d.expected!r}, obtained {d.obtained!r} (relative {d.rel:.3g})")
     print(f"\nreports: {display_path(out / 'report.md')}, {display_path(out / 'summary.json')}")
@@ -125,7 +129,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
         try:
             golden.write(name, results)
             written += 1
-            print(f"{name:34s} written ({', '.join(sorted(results))} agree)")
+            print(f"{name:40s} written ({', '.join(sorted(results))} agree)")
         except golden.DisagreementError as exc:
             problems.append(str(exc))
             for c in exc.disagreements:

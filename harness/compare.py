@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.contract import TOLERANCES, Tolerances
-from harness.results import Fill, RunResult
+from harness.results import Fill, Rejection, RunResult
 
 __all__ = ["FieldDiff", "MovedFill", "EquityDiff", "Comparison", "compare_results", "rel_diff"]
 
@@ -73,6 +73,10 @@ class Comparison:
     missing: tuple[Fill, ...] = ()
     extra: tuple[Fill, ...] = ()
     moved: tuple[MovedFill, ...] = ()
+    rejections_matched: int = 0
+    rejections_missing: tuple[Rejection, ...] = ()
+    rejections_extra: tuple[Rejection, ...] = ()
+    rejections_moved: tuple[MovedFill, ...] = ()
     field_diffs: tuple[FieldDiff, ...] = ()
     equity_diffs: tuple[EquityDiff, ...] = ()
     max_rel: dict[str, float] = field(default_factory=dict)  # field -> largest relative difference seen
@@ -89,7 +93,8 @@ def error(scenario: str, engine: str, message: str) -> Comparison:
     return Comparison(scenario=scenario, engine=engine, status="error", problems=(message,))
 
 
-def _pair_fills(expected: tuple[Fill, ...], obtained: tuple[Fill, ...]):
+def _pair_records(expected, obtained):
+    """Pair fills (or rejections) by identity; then same asset/side/reason at other bars as moved."""
     exp_by_key = {f.key: f for f in expected}
     obt_by_key = {f.key: f for f in obtained}
     pairs = [(exp_by_key[k], obt_by_key[k]) for k in sorted(exp_by_key.keys() & obt_by_key.keys())]
@@ -122,7 +127,8 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
     if not expected.fills:
         problems.append("the expected result has no fills: there is nothing to compare")
 
-    pairs, moved, missing, extra = _pair_fills(expected.fills, obtained.fills)
+    pairs, moved, missing, extra = _pair_records(expected.fills, obtained.fills)
+    r_pairs, r_moved, r_missing, r_extra = _pair_records(expected.rejections, obtained.rejections)
     field_tol = {"size": tol.size_rel, "price": tol.price_rel, "fee": tol.fee_rel}
     max_rel = {name: 0.0 for name in (*field_tol, "equity", "final_value")}
     field_diffs = []
@@ -135,6 +141,13 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
             if r > limit:
                 field_diffs.append(FieldDiff(exp.asset, exp.bar, exp.side, exp.reason, name,
                                              getattr(exp, name), getattr(obt, name), r, limit))
+
+    for exp, obt in r_pairs:
+        r = rel_diff(exp.size, obt.size)
+        max_rel["size"] = max(max_rel["size"], r)
+        if r > tol.size_rel:
+            field_diffs.append(FieldDiff(exp.asset, exp.bar, exp.side, exp.reason, "rejected size",
+                                         exp.size, obt.size, r, tol.size_rel))
 
     equity_diffs = []
     if expected.timestamps != obtained.timestamps:
@@ -158,6 +171,12 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
         problems.append(f"{len(missing)} expected fill(s) missing")
     if extra:
         problems.append(f"{len(extra)} unexpected extra fill(s)")
+    if r_moved:
+        problems.append(f"{len(r_moved)} rejected order(s) moved to another bar")
+    if r_missing:
+        problems.append(f"{len(r_missing)} expected rejection(s) missing (the engine filled or skipped them)")
+    if r_extra:
+        problems.append(f"{len(r_extra)} unexpected rejection(s)")
     if field_diffs:
         problems.append(f"{len(field_diffs)} fill field(s) beyond tolerance")
     if equity_diffs:
@@ -172,6 +191,10 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
         missing=tuple(missing),
         extra=tuple(extra),
         moved=tuple(moved),
+        rejections_matched=len(r_pairs),
+        rejections_missing=tuple(r_missing),
+        rejections_extra=tuple(r_extra),
+        rejections_moved=tuple(r_moved),
         field_diffs=tuple(field_diffs),
         equity_diffs=tuple(equity_diffs),
         max_rel=max_rel,

@@ -22,6 +22,9 @@ __all__ = [
     "Tolerances",
     "TOLERANCES",
     "knob_table_markdown",
+    "EXIT_PRECEDENCE",
+    "STOP_REFERENCES",
+    "TRAIL_SOURCES",
 ]
 
 FillMode = Literal["close", "next_open"]
@@ -29,7 +32,10 @@ Side = Literal["buy", "sell"]
 Reason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance"]
 
 FILL_MODES: Final = ("close", "next_open")
-SIZING_MODES: Final = ("fixed",)
+SIZING_MODES: Final = ("fixed", "target_weights")
+UNITS: Final = ("fractional", "whole")
+STOP_REFERENCES: Final = ("close", "fill_price")
+TRAIL_SOURCES: Final = ("high", "close")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -50,6 +56,9 @@ class Knob:
     choices: tuple[str, ...] = ()
     # Open/closed numeric bounds: (low, high, low_inclusive, high_inclusive).
     bounds: tuple[float, float, bool, bool] | None = None
+    # Optional knobs may be left out; ``default`` is then used (None: the rule is off).
+    required: bool = True
+    default: object = None
 
     @property
     def key(self) -> str:
@@ -71,15 +80,24 @@ KNOBS: Final[tuple[Knob, ...]] = (
     ),
     Knob(
         "sizing", "mode", str,
-        "`fixed`: every entry buys `size` units; an exit sells the whole position.",
+        "`fixed`: entry/exit signals (signals.csv); every entry buys `size` units, an exit sells the whole "
+        "position. `target_weights`: rotation to the weights in weights.csv on each rebalance bar.",
         'mode = "fixed"',
         choices=SIZING_MODES,
     ),
     Knob(
         "sizing", "size", float,
-        "Units bought per entry in `fixed` mode.",
+        "Units bought per entry; `fixed` mode only (and required there).",
         "size = 10.0",
-        bounds=(0.0, float("inf"), False, False),
+        bounds=(0.0, float("inf"), False, False), required=False,
+    ),
+    Knob(
+        "sizing", "units", str,
+        "`target_weights` mode: on a rebalance bar t each asset's order is w * V / close[t] - position, V the "
+        "value at close[t]; sells first, then buys, in ascending order of value change, from one cash pool; "
+        "a buy that does not fit is rejected whole. `whole` floors each order's size.",
+        'units = "whole"',
+        choices=UNITS, required=False, default=None,
     ),
     Knob(
         "costs", "fee", float,
@@ -89,9 +107,48 @@ KNOBS: Final[tuple[Knob, ...]] = (
     ),
     Knob(
         "costs", "slippage", float,
-        "Buys fill at p * (1 + s), sells at p * (1 - s).",
+        "Buys fill at p * (1 + s), sells at p * (1 - s), stop and take-profit fills included.",
         "slippage = 0.0005",
         bounds=(0.0, 1.0, True, False),
+    ),
+    Knob(
+        "exits", "stop_loss", float,
+        "Level ref * (1 - p), checked from the bar after the entry fill: fill at the open if open <= level (gap), "
+        "else at the level if low <= level. Beats take-profit on a bar that reaches both.",
+        "stop_loss = 0.05",
+        bounds=(0.0, 1.0, False, False), required=False,
+    ),
+    Knob(
+        "exits", "take_profit", float,
+        "Level ref * (1 + q): fill at the open if open >= level (gap), else at the level if high >= level.",
+        "take_profit = 0.10",
+        bounds=(0.0, float("inf"), False, False), required=False,
+    ),
+    Knob(
+        "exits", "stop_reference", str,
+        "ref is the close of the entry-fill bar (`close`) or the entry fill price after slippage (`fill_price`).",
+        'stop_reference = "fill_price"',
+        choices=STOP_REFERENCES, required=False, default="close",
+    ),
+    Knob(
+        "exits", "trailing_stop", float,
+        "hwm starts at ref; on each bar after the entry bar the level hwm * (1 - p) is checked first (gap rule as "
+        "stop-loss), then hwm rises to the bar's `trail_source`. With `stop_loss` too, the higher level applies.",
+        "trailing_stop = 0.08",
+        bounds=(0.0, 1.0, False, False), required=False,
+    ),
+    Knob(
+        "exits", "trail_source", str,
+        "What raises the trailing stop's hwm: each bar's `high` or its `close`.",
+        'trail_source = "close"',
+        choices=TRAIL_SOURCES, required=False, default="high",
+    ),
+    Knob(
+        "exits", "max_bars", int,
+        "Time exit on bar fill_bar + N, at its close (`close`) or open (`next_open`); an earlier stop wins; "
+        "in `next_open` mode the exit at the open beats an intrabar stop.",
+        "max_bars = 10",
+        bounds=(1.0, float("inf"), True, False), required=False,
     ),
 )
 
@@ -102,20 +159,43 @@ class Contract:
 
     fill: FillMode
     cash: float
-    sizing_mode: Literal["fixed"]
-    size: float
+    sizing_mode: Literal["fixed", "target_weights"]
+    size: float | None
     fee: float
     slippage: float
+    units: Literal["fractional", "whole"] | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_reference: Literal["close", "fill_price"] = "close"
+    trailing_stop: float | None = None
+    trail_source: Literal["high", "close"] = "high"
+    max_bars: int | None = None
+
+    @property
+    def has_exit_rules(self) -> bool:
+        return any(v is not None for v in (self.stop_loss, self.take_profit, self.trailing_stop, self.max_bars))
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        """Every knob; exit knobs only when a rule uses them (so plain scenarios keep their old records)."""
+        doc: dict[str, object] = {
             "fill": self.fill,
             "cash": self.cash,
             "sizing_mode": self.sizing_mode,
-            "size": self.size,
             "fee": self.fee,
             "slippage": self.slippage,
         }
+        if self.size is not None:
+            doc["size"] = self.size
+        if self.units is not None:
+            doc["units"] = self.units
+        for name in ("stop_loss", "take_profit", "trailing_stop", "max_bars"):
+            if getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        if self.stop_loss is not None or self.take_profit is not None or self.trailing_stop is not None:
+            doc["stop_reference"] = self.stop_reference
+        if self.trailing_stop is not None:
+            doc["trail_source"] = self.trail_source
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +213,24 @@ class Tolerances:
 
 
 TOLERANCES: Final = Tolerances()
+
+
+EXIT_PRECEDENCE: Final = """\
+Per bar, in time order; each step runs for every asset before the next step starts
+(the reference kernel's phases; adapters reproduce it):
+1. `next_open` only: orders decided on the previous bar fill at this open, all exits before all
+   entries. An asset whose exit filled at the open has no stop checked on this bar.
+2. Stops, from the bar after the entry fill: stop-loss/trailing level gapped (open <= level) -> fill at
+   the open; take-profit gapped (open >= level) -> open; low <= level -> the level; high >= take-profit
+   level -> that level. Then the trailing hwm rises with this bar's `trail_source`.
+3. Exits at the close (`close`), or decided for the next open (`next_open`): a time exit due
+   (fill_bar + N), or an exit signal. An asset a stop closed on this bar has nothing left to exit.
+4. Entries at the close (`close`), or decided for the next open (`next_open`); an entry is ignored
+   while long, while an order is pending, and (`close`) on a bar where the asset's exit filled.
+Nothing decided on the last bar fills. Exit reasons: an exit that is both a signal and a time exit is
+labelled `signal`; a stop exit is `trailing_stop` when the trailing level is strictly above the
+stop-loss level (or there is no stop-loss), else `stop_loss`.
+"""
 
 
 def knob_table_markdown() -> str:

@@ -9,7 +9,9 @@ rewrites goldens, and it refuses unless every engine agrees.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from types import MappingProxyType
 from typing import Mapping
 
 from harness.compare import Comparison, compare_results, error
@@ -80,11 +82,7 @@ def write(scenario: str, results: Mapping[str, RunResult], root: Path = GOLDEN_D
         "agreed": {name: f"{r.framework} {r.framework_version}" for name, r in sorted(results.items())},
         "written_by": "nox -s golden",
     }
-    golden = RunResult(
-        scenario=expected.scenario, engine=expected.engine, framework=expected.framework,
-        framework_version=expected.framework_version, fills=expected.fills, timestamps=expected.timestamps,
-        equity=expected.equity, final_value=expected.final_value, inputs=expected.inputs,
-        contract=expected.contract, extra={"provenance": provenance},
-    )
+    # Everything the source engine produced, plus provenance: nothing is rebuilt by hand here.
+    golden = dataclasses.replace(expected, extra=MappingProxyType({"provenance": provenance}))
     write_results(root / scenario, golden)
     return golden

@@ -24,6 +24,10 @@ def record(c: Comparison) -> dict:
         "missing": len(c.missing),
         "extra": len(c.extra),
         "moved": len(c.moved),
+        "rejections_matched": c.rejections_matched,
+        "rejections_missing": len(c.rejections_missing),
+        "rejections_extra": len(c.rejections_extra),
+        "rejections_moved": len(c.rejections_moved),
         "field_diffs": len(c.field_diffs),
         "equity_diffs": len(c.equity_diffs),
         "max_price_rel": c.max_rel.get("price"),
@@ -52,11 +56,11 @@ def _fmt_rel(value: float | None) -> str:
 
 
 def table(comparisons: list[Comparison]) -> str:
-    head = f"{'scenario':34s} {'engine':11s} {'status':6s} {'match':>5s} {'miss':>4s} {'extra':>5s} {'moved':>5s} {'price rel':>9s} {'final rel':>9s}"
+    head = f"{'scenario':40s} {'engine':11s} {'status':6s} {'match':>5s} {'miss':>4s} {'extra':>5s} {'moved':>5s} {'price rel':>9s} {'final rel':>9s}"
     lines = [head, "-" * len(head)]
     for c in comparisons:
         lines.append(
-            f"{c.scenario:34s} {c.engine:11s} {c.status.upper():6s} {c.matched:5d} {len(c.missing):4d} "
+            f"{c.scenario:40s} {c.engine:11s} {c.status.upper():6s} {c.matched:5d} {len(c.missing):4d} "
             f"{len(c.extra):5d} {len(c.moved):5d} {_fmt_rel(c.max_rel.get('price')):>9s} {_fmt_rel(c.max_rel.get('final_value')):>9s}"
         )
     counts = summary_doc(comparisons)["counts"]
@@ -75,6 +79,12 @@ def _details(c: Comparison) -> list[str]:
         rows.append(f"| missing | {f.asset} | {f.bar} | {f.side} | {f.reason} | fill | {f.size!r} @ {f.price!r} | (none) | |")
     for f in c.extra:
         rows.append(f"| extra | {f.asset} | {f.bar} | {f.side} | {f.reason} | fill | (none) | {f.size!r} @ {f.price!r} | |")
+    for m in c.rejections_moved:
+        rows.append(f"| rejection moved | {m.asset} | {m.expected_bar} -> {m.obtained_bar} | {m.side} | {m.reason} | bar | {m.expected_bar} | {m.obtained_bar} | |")
+    for r in c.rejections_missing:
+        rows.append(f"| rejection missing | {r.asset} | {r.bar} | {r.side} | {r.reason} | rejected | {r.size!r} | (none) | |")
+    for r in c.rejections_extra:
+        rows.append(f"| rejection extra | {r.asset} | {r.bar} | {r.side} | {r.reason} | rejected | (none) | {r.size!r} | |")
     for d in c.field_diffs:
         rows.append(f"| changed | {d.asset} | {d.bar} | {d.side} | {d.reason} | {d.field} | {d.expected!r} | {d.obtained!r} | {d.rel:.3g} > {d.tolerance:g} |")
     for e in c.equity_diffs:
@@ -100,13 +110,13 @@ def markdown(comparisons: list[Comparison]) -> str:
         f"Tolerances: bar, side, asset and reason exact; price {t.price_rel:g} relative; "
         f"size and fee {t.size_rel:g}; equity and final value {t.value_rel:g}.",
         "",
-        "| scenario | engine | version | status | matched | missing | extra | moved | max price rel | max size rel | final value rel |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | engine | version | status | matched | missing | extra | moved | rejections matched | max price rel | max size rel | final value rel |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
         lines.append(
             f"| {c.scenario} | {c.engine} | {c.framework_version or '-'} | {c.status} | {c.matched} | {len(c.missing)} | "
-            f"{len(c.extra)} | {len(c.moved)} | {_fmt_rel(c.max_rel.get('price'))} | {_fmt_rel(c.max_rel.get('size'))} | "
+            f"{len(c.extra)} | {len(c.moved)} | {c.rejections_matched} | {_fmt_rel(c.max_rel.get('price'))} | {_fmt_rel(c.max_rel.get('size'))} | "
             f"{_fmt_rel(c.max_rel.get('final_value'))} |"
         )
     failing = [c for c in comparisons if not c.passed]

@@ -25,6 +25,8 @@ from harness.errors import InputError
 
 __all__ = [
     "Fill",
+    "Rejection",
+    "REJECTION_COLUMNS",
     "RunResult",
     "FILL_COLUMNS",
     "EQUITY_COLUMNS",
@@ -37,7 +39,8 @@ __all__ = [
 
 FILL_COLUMNS = ("asset", "bar", "timestamp", "side", "size", "price", "fee", "reason")
 EQUITY_COLUMNS = ("bar", "timestamp", "value")
-RESULT_FILES = ("fills.csv", "equity.csv", "summary.json")
+REJECTION_COLUMNS = ("asset", "bar", "timestamp", "side", "size", "reason")
+RESULT_FILES = ("fills.csv", "rejections.csv", "equity.csv", "summary.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,25 @@ class Fill:
     size: float
     price: float
     fee: float
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.asset, self.bar, self.side, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An order the engine refused because it did not fit in the cash.
+
+    ``bar`` is the bar it would have filled on. Identity is (asset, bar, side, reason).
+    """
+
+    asset: str
+    bar: int
+    timestamp: str
+    side: Literal["buy", "sell"]
+    size: float
     reason: str
 
     @property
@@ -73,6 +95,7 @@ class RunResult:
     inputs: Mapping[str, str]
     contract: Mapping[str, Any]
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    rejections: tuple[Rejection, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -82,6 +105,7 @@ class RunResult:
             "framework_version": self.framework_version,
             "final_value": self.final_value,
             "n_fills": len(self.fills),
+            "n_rejections": len(self.rejections),
             "inputs": dict(self.inputs),
             "contract": dict(self.contract),
         }
@@ -111,6 +135,15 @@ def _fills_csv(fills: tuple[Fill, ...]) -> str:
     for f in canonical_order(fills):
         writer.writerow([f.asset, f.bar, f.timestamp, f.side, format_float(f.size),
                          format_float(f.price), format_float(f.fee), f.reason])
+    return out.getvalue()
+
+
+def _rejections_csv(rejections: tuple[Rejection, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REJECTION_COLUMNS)
+    for r in sorted(rejections, key=lambda r: (r.bar, r.side != "sell", r.asset, r.reason)):
+        writer.writerow([r.asset, r.bar, r.timestamp, r.side, format_float(r.size), r.reason])
     return out.getvalue()
 
 
@@ -162,6 +195,16 @@ def validate_result(result: RunResult) -> None:
     keys = [f.key for f in result.fills]
     if len(set(keys)) != len(keys):
         raise ValueError("two fills share (asset, bar, side, reason)")
+    for r in result.rejections:
+        if r.side not in SIDES or r.reason not in REASONS:
+            raise ValueError(f"rejection {r}: bad side or reason")
+        if not 0 <= r.bar < n or result.timestamps[r.bar] != r.timestamp:
+            raise ValueError(f"rejection {r}: bar and timestamp do not agree with the scenario's bars")
+        if not math.isfinite(r.size) or r.size <= 0:
+            raise ValueError(f"rejection {r}: size must be finite and positive")
+    rkeys = [r.key for r in result.rejections]
+    if len(set(rkeys)) != len(rkeys):
+        raise ValueError("two rejections share (asset, bar, side, reason)")
     if not all(math.isfinite(v) for v in result.equity) or not math.isfinite(result.final_value):
         raise ValueError("equity and final value must be finite")
 
@@ -170,6 +213,7 @@ def write_results(folder: Path, result: RunResult, extra_files: Mapping[str, str
     validate_result(result)
     files = {
         "fills.csv": _fills_csv(result.fills),
+        "rejections.csv": _rejections_csv(result.rejections),
         "equity.csv": _equity_csv(result.timestamps, result.equity),
         "summary.json": json_text(result.summary()),
     }
@@ -231,7 +275,8 @@ def read_results(folder: Path) -> RunResult:
     if not isinstance(summary, dict):
         raise InputError(summary_path, None, "must be a JSON object", "regenerate it")
     for key, kind in (("scenario", str), ("engine", str), ("framework", str), ("framework_version", str),
-                      ("final_value", (int, float)), ("n_fills", int), ("inputs", dict), ("contract", dict)):
+                      ("final_value", (int, float)), ("n_fills", int), ("n_rejections", int), ("inputs", dict),
+                      ("contract", dict)):
         if not isinstance(summary.get(key), kind) or isinstance(summary.get(key), bool):
             raise InputError(summary_path, key, f"missing or of the wrong type ({summary.get(key)!r})", "regenerate the file")
 
@@ -255,6 +300,22 @@ def read_results(folder: Path) -> RunResult:
     if len(set(keys)) != len(keys):
         raise InputError(fills_path, None, "two rows share (asset, bar, side, reason)", "the file is corrupt: regenerate it")
 
+    rejections_path = folder / "rejections.csv"
+    rejections = []
+    for line, row in _rows(rejections_path, REJECTION_COLUMNS):
+        asset, bar, ts, side, size, reason = row
+        if side not in SIDES or reason not in REASONS:
+            raise InputError(rejections_path, f"line {line}", f"bad side {side!r} or reason {reason!r}",
+                             "the file is corrupt: regenerate it")
+        rejections.append(Rejection(asset=asset, bar=_int_cell(rejections_path, line, "bar", bar), timestamp=ts,
+                                    side=side, size=_float_cell(rejections_path, line, "size", size),  # type: ignore[arg-type]
+                                    reason=reason))
+    if len(rejections) != summary["n_rejections"]:
+        raise InputError(summary_path, "n_rejections", f"says {summary['n_rejections']} but rejections.csv has "
+                         f"{len(rejections)} rows", "the folder is inconsistent: regenerate it")
+    if len({r.key for r in rejections}) != len(rejections):
+        raise InputError(rejections_path, None, "two rows share (asset, bar, side, reason)", "the file is corrupt: regenerate it")
+
     equity_path = folder / "equity.csv"
     timestamps, equity = [], []
     for line, (bar, ts, value) in _rows(equity_path, EQUITY_COLUMNS):
@@ -264,11 +325,13 @@ def read_results(folder: Path) -> RunResult:
         timestamps.append(ts)
         equity.append(_float_cell(equity_path, line, "value", value))
 
-    known = {"scenario", "engine", "framework", "framework_version", "final_value", "n_fills", "inputs", "contract"}
+    known = {"scenario", "engine", "framework", "framework_version", "final_value", "n_fills", "n_rejections",
+             "inputs", "contract"}
     return RunResult(
         scenario=summary["scenario"], engine=summary["engine"], framework=summary["framework"],
         framework_version=summary["framework_version"], fills=canonical_order(fills),
         timestamps=tuple(timestamps), equity=tuple(equity), final_value=float(summary["final_value"]),
         inputs=MappingProxyType(summary["inputs"]), contract=MappingProxyType(summary["contract"]),
         extra=MappingProxyType({k: v for k, v in summary.items() if k not in known}),
+        rejections=tuple(rejections),
     )

@@ -67,7 +67,7 @@ def run_engine(engine: str, scenarios: list[str], *, runs_root: Path = RUNS_DIR,
             line = f"ERROR {status['error']}"
         seconds = time.perf_counter() - t0
         record["scenarios"][name] = status
-        log(f"[{engine}] ({k}/{len(scenarios)}) {name:34s} {line}  [{seconds:.2f}s]")
+        log(f"[{engine}] ({k}/{len(scenarios)}) {name:40s} {line}  [{seconds:.2f}s]")
     log(f"[{engine}] done in {time.perf_counter() - started:.1f}s")
     # Written last: its presence means the run finished.
     (out / "run.json").write_text(json_text(record), encoding="utf-8")

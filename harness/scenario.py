@@ -37,8 +37,12 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 PRICE_COLUMNS = ("timestamp", "asset", "open", "high", "low", "close", "volume")
 SIGNAL_COLUMNS = ("timestamp", "asset", "entry", "exit")
-REQUIRED_INPUTS = ("prices.csv", "signals.csv")
-TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs"}
+WEIGHT_COLUMNS = ("timestamp", "asset", "weight")
+REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
+ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
+WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
+TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected"}
+EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class ScenarioSpec:
     generator: Mapping[str, Any]
     inputs: Mapping[str, str]  # file name -> sha256
     folder: Path
+    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset optional).
+    expected: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def toml_path(self) -> Path:
@@ -76,6 +82,15 @@ class Market:
     volume: np.ndarray
     entries: np.ndarray
     exits: np.ndarray
+    # Rotation scenarios: target weight per bar and asset, NaN where the bar is not a rebalance bar.
+    weights: np.ndarray | None = None
+
+    @property
+    def rebalance(self) -> np.ndarray:
+        """Bool per bar: does the bar carry target weights."""
+        if self.weights is None:
+            return np.zeros(len(self.timestamps), dtype=np.bool_)
+        return ~np.all(np.isnan(self.weights), axis=1)
 
     @property
     def n_bars(self) -> int:
@@ -128,7 +143,7 @@ def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
     if knob.kind is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise InputError(path, knob.key, f"must be an integer, got {raw!r}", f"e.g. {knob.example}")
-        value: float = raw
+        value: float | int = raw
     else:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise InputError(path, knob.key, f"must be a number, got {raw!r}", f"e.g. {knob.example}")
@@ -146,27 +161,62 @@ def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
 
 
 def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
-    sections: dict[str, set[str]] = {}
+    sections: dict[str, list[Knob]] = {}
     for knob in KNOBS:
-        sections.setdefault(knob.section, set()).add(knob.name)
+        sections.setdefault(knob.section, []).append(knob)
     values: dict[str, Any] = {}
-    for section, names in sections.items():
+    for section, knobs in sections.items():
+        names = {k.name for k in knobs}
         table = doc.get(section)
+        if table is None and not any(k.required for k in knobs):
+            table = {}
         if not isinstance(table, dict):
             raise InputError(path, f"[{section}]", "missing table", f"add a [{section}] table with {', '.join(sorted(names))}")
         _check_keys(path, table, names, f"[{section}] ")
-    for knob in KNOBS:
-        table = doc[knob.section]
-        if knob.name not in table:
-            raise InputError(path, knob.key, "missing", f"add {knob.example} under [{knob.section}]")
-        values[f"{knob.section}.{knob.name}"] = _knob_value(path, knob, table[knob.name])
+        for knob in knobs:
+            if knob.name in table:
+                values[knob.name] = _knob_value(path, knob, table[knob.name])
+            elif knob.required:
+                raise InputError(path, knob.key, "missing", f"add {knob.example} under [{knob.section}]")
+            else:
+                values[knob.name] = knob.default
+    sizing = doc.get("sizing", {})
+    if values["mode"] == "fixed":
+        if values["size"] is None:
+            raise InputError(path, "[sizing] size", "missing", "add size = 10.0 under [sizing]: fixed mode buys that many units per entry")
+        if "units" in sizing:
+            raise InputError(path, "[sizing] units", "applies to target_weights mode only", "remove it")
+    else:
+        if values["size"] is not None:
+            raise InputError(path, "[sizing] size", "applies to fixed mode only",
+                             "remove it: target weights size every order")
+        if values["units"] is None:
+            values["units"] = "fractional"
+        if "exits" in doc:
+            raise InputError(path, "[exits]", "exit rules apply to fixed-size signal scenarios only",
+                             "remove [exits] from this rotation scenario")
+    exits = doc.get("exits", {})
+    stops = [n for n in ("stop_loss", "take_profit", "trailing_stop") if values[n] is not None]
+    if "stop_reference" in exits and not stops:
+        raise InputError(path, "[exits] stop_reference", "has no effect without stop_loss, take_profit or trailing_stop",
+                         "remove it or add a stop")
+    if "trail_source" in exits and values["trailing_stop"] is None:
+        raise InputError(path, "[exits] trail_source", "has no effect without trailing_stop",
+                         "remove it or add trailing_stop = ...")
     return Contract(
-        fill=values["execution.fill"],
-        cash=values["portfolio.cash"],
-        sizing_mode=values["sizing.mode"],
-        size=values["sizing.size"],
-        fee=values["costs.fee"],
-        slippage=values["costs.slippage"],
+        fill=values["fill"],
+        cash=values["cash"],
+        sizing_mode=values["mode"],
+        size=values["size"],
+        fee=values["fee"],
+        slippage=values["slippage"],
+        stop_loss=values["stop_loss"],
+        take_profit=values["take_profit"],
+        stop_reference=values["stop_reference"],
+        trailing_stop=values["trailing_stop"],
+        trail_source=values["trail_source"],
+        max_bars=values["max_bars"],
+        units=values["units"],
     )
 
 
@@ -206,18 +256,21 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
     if isinstance(generator.get("seed"), bool) or not isinstance(generator.get("seed"), int):
         raise InputError(path, "[generator] seed", f"must be an integer, got {generator.get('seed')!r}", "e.g. seed = 7")
 
+    required_inputs = REQUIRED_INPUTS if contract.sizing_mode == "fixed" else ROTATION_INPUTS
     inputs = doc.get("inputs")
     if inputs is None and not require_inputs:
-        inputs = {name: "0" * 64 for name in REQUIRED_INPUTS}
+        inputs = {name: "0" * 64 for name in required_inputs}
     if not isinstance(inputs, dict):
         raise InputError(path, "[inputs]", "missing table", "run `nox -s scenarios -- --update` to record the input hashes")
-    for name in REQUIRED_INPUTS:
+    for name in required_inputs:
         if name not in inputs:
             raise InputError(path, f'[inputs] "{name}"', "missing", "run `nox -s scenarios -- --update` to record the input hashes")
     for name, digest in inputs.items():
         if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise InputError(path, f'[inputs] "{name}"', f"must be a lowercase sha256 hex digest, got {digest!r}",
                              "run `nox -s scenarios -- --update`")
+
+    expected = _parse_expected(path, doc.get("expected", []))
 
     return ScenarioSpec(
         name=doc["name"],
@@ -228,7 +281,36 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
         generator=MappingProxyType(dict(generator)),
         inputs=MappingProxyType(dict(sorted(inputs.items()))),
         folder=folder,
+        expected=expected,
     )
+
+
+def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
+    from harness.contract import REASONS, SIDES
+
+    if not isinstance(raw, list):
+        raise InputError(path, "expected", "must be an array of tables", "write each fill as [[expected]] with bar, side, price, reason")
+    out = []
+    for k, item in enumerate(raw):
+        where = f"[[expected]] #{k + 1}"
+        if not isinstance(item, dict):
+            raise InputError(path, where, "must be a table", "write [[expected]] then bar = ..., side = ..., price = ..., reason = ...")
+        _check_keys(path, item, EXPECTED_KEYS, f"{where} ")
+        for key in ("bar", "side", "price", "reason"):
+            if key not in item:
+                raise InputError(path, f"{where} {key}", "missing", "every expected fill needs bar, side, price and reason")
+        if isinstance(item["bar"], bool) or not isinstance(item["bar"], int) or item["bar"] < 0:
+            raise InputError(path, f"{where} bar", f"must be a bar index, got {item['bar']!r}", "bars count from 0")
+        if item["side"] not in SIDES:
+            raise InputError(path, f"{where} side", f"must be buy or sell, got {item['side']!r}", 'e.g. side = "sell"')
+        if item["reason"] not in REASONS:
+            raise InputError(path, f"{where} reason", f"must be one of {', '.join(REASONS)}, got {item['reason']!r}",
+                             'e.g. reason = "stop_loss"')
+        if isinstance(item["price"], bool) or not isinstance(item["price"], (int, float)):
+            raise InputError(path, f"{where} price", f"must be a number, got {item['price']!r}", "e.g. price = 95.0")
+        out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
+                                     "price": float(item["price"]), "reason": item["reason"]}))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------- inputs
@@ -339,8 +421,15 @@ def load_scenario(folder: Path | str) -> Scenario:
     """Load a scenario folder, verifying input hashes and every input rule."""
     spec = load_spec(Path(folder))
     prices_path = _check_hash(spec, "prices.csv")
+    prices = _read_prices(prices_path)
+    if spec.contract.sizing_mode == "target_weights":
+        weights_path = _check_hash(spec, "weights.csv")
+        return Scenario(spec=spec, market=_rotation_market(prices_path, prices, weights_path))
     signals_path = _check_hash(spec, "signals.csv")
+    return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path))
 
+
+def _read_prices(prices_path: Path) -> pl.DataFrame:
     prices = _read_csv(prices_path, PRICE_COLUMNS, {
         "timestamp": pl.String, "asset": pl.String, "open": pl.Float64, "high": pl.Float64,
         "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64,
@@ -349,7 +438,56 @@ def load_scenario(folder: Path | str) -> Scenario:
         raise InputError(prices_path, None, "has no rows", "a scenario needs at least two bars")
     _check_timestamps(prices_path, prices)
     _check_ohlc(prices_path, prices)
+    return prices
 
+
+def _check_rows_match(path: Path, frame: pl.DataFrame, prices: pl.DataFrame, what: str) -> None:
+    """Every (timestamp, asset) of ``frame`` has a price bar."""
+    keys = ["timestamp", "asset"]
+    unmatched = frame.select(keys).join(prices.select(keys), on=keys, how="anti")
+    if unmatched.height:
+        row = unmatched.row(0, named=True)
+        raise InputError(path, "timestamp", f"{row['timestamp']} {row['asset']} has no bar in prices.csv",
+                         f"{what} may only name bars that prices.csv has")
+
+
+def _rotation_market(prices_path: Path, prices: pl.DataFrame, weights_path: Path) -> Market:
+    weights = _read_csv(weights_path, WEIGHT_COLUMNS, {"timestamp": pl.String, "asset": pl.String, "weight": pl.Float64})
+    if weights.height == 0:
+        raise InputError(weights_path, None, "has no rows", "a rotation needs at least one rebalance bar")
+    bad = weights.filter(~pl.col("weight").is_finite() | (pl.col("weight") < 0) | (pl.col("weight") > 1))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(weights_path, "weight", f"{row['weight']!r} at {row['timestamp']} {row['asset']} is not in [0, 1]",
+                         "target weights are long-only fractions of the portfolio value")
+    dupes = weights.filter(weights.select("timestamp", "asset").is_duplicated())
+    if dupes.height:
+        row = dupes.row(0, named=True)
+        raise InputError(weights_path, "timestamp", f"{row['timestamp']} {row['asset']} appears twice",
+                         "give each asset one weight per rebalance bar")
+    _check_rows_match(weights_path, weights, prices, "weights.csv")
+    sums = weights.group_by("timestamp").agg(pl.col("weight").sum()).filter(pl.col("weight") > 1 + WEIGHT_SUM_SLACK)
+    if sums.height:
+        row = sums.sort("timestamp").row(0, named=True)
+        raise InputError(weights_path, "weight", f"the weights of {row['timestamp']} sum to {row['weight']!r} > 1",
+                         "scale them so they sum to at most 1 (no leverage)")
+    market = _grid_market(prices_path, prices)
+    row_of = {ts: i for i, ts in enumerate(market.timestamps)}
+    col_of = {a: j for j, a in enumerate(market.assets)}
+    grid = np.full((market.n_bars, market.n_assets), np.nan)
+    rebalance_rows = sorted({row_of[t] for t in weights.get_column("timestamp")})
+    listed = ~np.isnan(market.close)
+    for i in rebalance_rows:
+        grid[i, listed[i]] = 0.0  # an asset absent on a rebalance bar is targeted at 0
+    rows = np.fromiter((row_of[t] for t in weights.get_column("timestamp")), dtype=np.int64, count=weights.height)
+    cols = np.fromiter((col_of[a] for a in weights.get_column("asset")), dtype=np.int64, count=weights.height)
+    grid[rows, cols] = weights.get_column("weight").to_numpy()
+    grid.setflags(write=False)
+    return Market(**{f: getattr(market, f) for f in ("timestamps", "assets", "open", "high", "low", "close",
+                                                     "volume", "entries", "exits")}, weights=grid)
+
+
+def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path) -> Market:
     signals = _read_csv(signals_path, SIGNAL_COLUMNS, {
         "timestamp": pl.String, "asset": pl.String, "entry": pl.Int64, "exit": pl.Int64,
     })
@@ -378,10 +516,11 @@ def load_scenario(folder: Path | str) -> Scenario:
         raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} is missing",
                          "signals must have exactly the rows of prices.csv")
 
-    return Scenario(spec=spec, market=_to_market(prices_path, prices, signals))
+    return _grid_market(prices_path, prices, signals)
 
 
-def _to_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame) -> Market:
+def _grid_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame | None = None) -> Market:
+    """Prices (and signals, if any) on the union bar grid; no signals means all False."""
     assets = tuple(prices.get_column("asset").unique(maintain_order=True).to_list())
     stamps = sorted(set(prices.get_column("timestamp").to_list()), key=_parse_timestamp)
     if len(stamps) < 2:
@@ -407,12 +546,16 @@ def _to_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame) -
             raise InputError(prices_path, "timestamp", f"asset {asset} has no bar at {stamps[first + gaps[0]]}",
                              "after its first bar an asset needs a bar at every timestamp")
 
-    joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left",
-                                                          maintain_order="left")
-    for name, col in (("entries", "entry"), ("exits", "exit")):
-        grid = np.zeros(shape, dtype=np.bool_)
-        grid[rows, cols] = joined.get_column(col).to_numpy() == 1
-        arrays[name] = grid
+    if signals is None:
+        arrays["entries"] = np.zeros(shape, dtype=np.bool_)
+        arrays["exits"] = np.zeros(shape, dtype=np.bool_)
+    else:
+        joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left",
+                                                              maintain_order="left")
+        for name, col in (("entries", "entry"), ("exits", "exit")):
+            grid = np.zeros(shape, dtype=np.bool_)
+            grid[rows, cols] = joined.get_column(col).to_numpy() == 1
+            arrays[name] = grid
 
     for arr in arrays.values():
         arr.setflags(write=False)

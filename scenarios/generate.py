@@ -38,12 +38,14 @@ def random_walk_ohlc(rng: np.random.Generator, n: int, start: float, drift: floa
     for t in range(n):
         o = prev_close * np.exp(gaps[t])
         c = o * np.exp(moves[t])
-        opens[t] = round(o, 2)
-        closes[t] = round(c, 2)
-        highs[t] = round(max(o, c) * np.exp(wick_up[t]), 2)
-        lows[t] = round(min(o, c) * np.exp(-wick_down[t]), 2)
-        # Rounding keeps low <= min(open, close) <= max(open, close) <= high (rounding is monotone).
+        opens[t] = o
+        closes[t] = c
+        highs[t] = max(o, c) * np.exp(wick_up[t])
+        lows[t] = min(o, c) * np.exp(-wick_down[t])
         prev_close = c
+    # Cents; numpy's rounding (one algorithm for scalars and arrays) is monotone, so
+    # low <= min(open, close) <= max(open, close) <= high survives it.
+    opens, highs, lows, closes = (np.round(a, 2) for a in (opens, highs, lows, closes))
     return {"open": opens, "high": highs, "low": lows, "close": closes, "volume": volume}
 
 
@@ -104,8 +106,87 @@ def _csv(header: tuple[str, ...], rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
+def hand_built(seed: int, *, bars: list[list[float]], entries: list[int] = (), exits: list[int] = (),
+               asset: str = "A00") -> dict[str, str]:
+    """Bars written out in the spec as [open, high, low, close] rows; signals as lists of bar indices.
+
+    ``seed`` is unused (the bars are the data) but kept so every spec has one.
+    """
+    del seed
+    n = len(bars)
+    for name, marks in (("entries", entries), ("exits", exits)):
+        for bar in marks:
+            if not (isinstance(bar, int) and 0 <= bar < n):
+                raise ValueError(f"{name}: bar {bar!r} is not an index of the {n} bars")
+    for k, row in enumerate(bars):
+        if len(row) != 4:
+            raise ValueError(f"bars[{k}] must be [open, high, low, close], got {row!r}")
+    stamps = business_days(n)
+    price_rows = [[ts, asset] + [format_float(v) for v in row] + [format_float(1000.0)] for ts, row in zip(stamps, bars)]
+    signal_rows = [[ts, asset, str(int(t in entries)), str(int(t in exits))] for t, ts in enumerate(stamps)]
+    return {
+        "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
+        "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),
+    }
+
+
+def top_k_momentum(seed: int, *, assets: int, bars: int, k: int, gross: float, lookback: int = 20,
+                   rebalance_every: int = 5, vol: float = 0.02, gap_vol: float = 0.008,
+                   listing: Mapping[str, int] | None = None, drop_out: Mapping[str, int] | None = None) -> dict[str, str]:
+    """A momentum rotation: every ``rebalance_every`` bars, hold the ``k`` assets with the best
+    ``lookback``-bar return at ``gross / k`` each (the others at 0).
+
+    ``listing`` maps an asset to its first bar (no prices before it; it needs
+    ``lookback`` bars of history before it can be picked); ``drop_out`` maps an
+    asset to the bar from which it leaves the universe (weight 0, prices go on).
+    """
+    listing = dict(listing or {})
+    drop_out = dict(drop_out or {})
+    if not 0 < k <= assets:
+        raise ValueError(f"k must be in 1..{assets}, got {k}")
+    if not 0.0 < gross <= 1.0:
+        raise ValueError(f"gross must be in (0, 1], got {gross}")
+    names = [f"A{j:02d}" for j in range(assets)]
+    for name in (*listing, *drop_out):
+        if name not in names:
+            raise ValueError(f"unknown asset {name!r} in listing/drop_out (assets are A00..A{assets - 1:02d})")
+    rng = np.random.default_rng(seed)
+    stamps = business_days(bars)
+    first = np.array([listing.get(n, 0) for n in names])
+    leave = np.array([drop_out.get(n, bars) for n in names])
+    columns = {c: np.full((bars, assets), np.nan) for c in ("open", "high", "low", "close", "volume")}
+    for j in range(assets):
+        start = round(float(rng.uniform(20.0, 200.0)), 2)
+        drift = float(rng.normal(0.0003, 0.0006))
+        ohlc = random_walk_ohlc(rng, bars, start, drift, vol, gap_vol)
+        for c in columns:
+            columns[c][first[j]:, j] = ohlc[c][: bars - first[j]]
+    close = columns["close"]
+
+    price_rows, weight_rows = [], []
+    weight = gross / k
+    as_lists = {c: columns[c].tolist() for c in columns}  # Python floats: repr is their shortest round trip
+    for t, ts in enumerate(stamps):
+        listed = [j for j in range(assets) if t >= first[j]]
+        for j in listed:
+            price_rows.append([ts, names[j]] + [format_float(as_lists[c][t][j]) for c in ("open", "high", "low", "close", "volume")])
+        if t < lookback or (t - lookback) % rebalance_every:
+            continue
+        eligible = [j for j in listed if t - lookback >= first[j] and t < leave[j]]
+        scores = {j: close[t, j] / close[t - lookback, j] - 1.0 for j in eligible}
+        picked = set(sorted(eligible, key=lambda j: (-scores[j], j))[:k])
+        for j in listed:
+            weight_rows.append([ts, names[j], format_float(weight if j in picked else 0.0)])
+    return {
+        "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
+        "weights.csv": _csv(("timestamp", "asset", "weight"), weight_rows),
+    }
+
+
 GENERATORS: dict[str, Callable[..., dict[str, str]]] = {
     "random_walk_signals": random_walk_signals,
+    "hand_built": hand_built,
+    "top_k_momentum": top_k_momentum,
 }
 
 

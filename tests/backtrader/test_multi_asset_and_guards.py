@@ -130,10 +130,10 @@ def test_unknown_knob_raises(monkeypatch):
             return getattr(sc.spec.contract, name)
 
         def as_dict(self):
-            return {**sc.spec.contract.as_dict(), "stop_loss": 0.05}
+            return {**sc.spec.contract.as_dict(), "break_even_stop": 0.05}
 
     spec = dataclasses.replace(sc.spec, contract=FutureContract())
-    with pytest.raises(NotImplementedError, match="stop_loss"):
+    with pytest.raises(NotImplementedError, match="break_even_stop"):
         bt_adapter.run(Scenario(spec=spec, market=sc.market))
 
 

@@ -2,8 +2,10 @@
 
 Parity with the reference engine is the gate's job; this checks the adapter's own
 invariants on real inputs: valid schema, one equity value per bar, final value =
-last equity value, fills alternate buy/sell per asset, and the fill bar follows
-the fill mode (close: the signal bar; next_open: the bar after it).
+last equity value, fills alternate buy/sell per asset, and signal fills
+follow the fill mode (close: the signal bar; next_open: the bar after it), and
+exit-rule fills (stop, take-profit, trailing, time) come only from rules the
+scenario sets, after the entry fill bar and no later than ``max_bars`` after it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ pytestmark = pytest.mark.backtrader
 @pytest.mark.parametrize("name", scenario_names())
 def test_stored_scenario(name):
     sc = load_scenario(SCENARIOS_DIR / name)
+    if sc.spec.contract.sizing_mode == "target_weights":
+        r = bt_adapter.run(sc)
+        validate_result(r)
+        assert len(r.equity) == sc.market.n_bars and r.final_value == r.equity[-1]
+        assert r.fills and {f.reason for f in r.fills} == {"rebalance"}
+        assert {x.reason for x in r.rejections} <= {"rebalance"}
+        return
     out = bt_adapter.simulate(sc)
     r = out.result
     validate_result(r)
@@ -29,14 +38,30 @@ def test_stored_scenario(name):
     assert r.final_value == r.equity[-1]
     assert r.fills, "every stored scenario trades"
     market = sc.market
-    lag = 0 if sc.spec.contract.fill == "close" else 1
+    contract = sc.spec.contract
+    lag = 0 if contract.fill == "close" else 1
+    allowed_reasons = {reason for knob, reason in (("stop_loss", "stop_loss"), ("take_profit", "take_profit"),
+                                                  ("trailing_stop", "trailing_stop"), ("max_bars", "time_exit"))
+                       if getattr(contract, knob) is not None}
     for j, asset in enumerate(market.assets):
         fills = [f for f in r.fills if f.asset == asset]
         assert [f.side for f in fills] == ["buy", "sell"] * (len(fills) // 2) + ["buy"] * (len(fills) % 2)
+        entry_bar = None
         for f in fills:
-            signal_bar = f.bar - lag
-            signals = market.entries if f.side == "buy" else market.exits
-            assert signals[signal_bar, j], f
-            assert signal_bar < market.n_bars - 1
-            assert f.size == sc.spec.contract.size
+            assert f.size == contract.size
+            if f.side == "buy":
+                entry_bar = f.bar
+            elif contract.max_bars is not None:
+                assert f.bar <= entry_bar + contract.max_bars, f  # no position outlives max_bars
+            if f.reason == "signal":
+                signal_bar = f.bar - lag
+                signals = market.entries if f.side == "buy" else market.exits
+                assert signals[signal_bar, j], f
+                assert signal_bar < market.n_bars - 1
+                continue
+            # An exit rule fired: only after the entry fill bar, only for a rule the scenario sets.
+            assert f.side == "sell" and f.reason in allowed_reasons, f
+            assert f.bar > entry_bar, f
+            if f.reason == "time_exit":
+                assert f.bar == entry_bar + contract.max_bars, f
     assert np.all(np.isfinite(r.equity))

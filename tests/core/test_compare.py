@@ -139,3 +139,24 @@ def test_rel_diff_is_symmetric_and_zero_only_for_equal_values():
     assert rel_diff(0.0, 0.0) == 0.0
     assert rel_diff(100.0, 101.0) == rel_diff(101.0, 100.0) > 0
     assert rel_diff(0.0, 1e-300) == 1.0
+
+
+def with_rejections(res, *rejections):
+    from harness.results import Rejection
+
+    return dataclasses.replace(res, rejections=tuple(
+        Rejection(asset="A00", bar=b, timestamp=STAMPS[b], side="buy", size=size, reason="rebalance")
+        for b, size in rejections))
+
+
+def test_rejections_are_compared_like_fills():
+    golden = with_rejections(GOLDEN, (2, 5.0), (6, 7.5))
+    assert compare_results(golden, golden).status == "pass"
+    c = compare_results(golden, with_rejections(GOLDEN, (2, 5.0)))
+    assert c.status == "fail" and [r.bar for r in c.rejections_missing] == [6]
+    c = compare_results(golden, with_rejections(GOLDEN, (2, 5.0), (6, 7.5), (9, 1.0)))
+    assert c.status == "fail" and [r.bar for r in c.rejections_extra] == [9]
+    c = compare_results(golden, with_rejections(GOLDEN, (3, 5.0), (6, 7.5)))
+    assert c.status == "fail" and [(m.expected_bar, m.obtained_bar) for m in c.rejections_moved] == [(2, 3)]
+    c = compare_results(golden, with_rejections(GOLDEN, (2, 5.0 * (1 + 1e-8)), (6, 7.5)))
+    assert c.status == "fail" and [d.field for d in c.field_diffs] == ["rejected size"]

@@ -113,6 +113,17 @@ def test_a_moved_golden_price_fails_and_the_report_names_scenario_engine_asset_b
     assert summary["passed"] is False and summary["records"][0]["status"] == "fail"
 
 
+def test_golden_keeps_every_part_of_the_result_rejections_included(tmp_path):
+    from harness.results import Rejection
+
+    refused = (Rejection(asset="A00", bar=2, timestamp=GOLDEN.timestamps[2], side="buy", size=5.0, reason="rebalance"),)
+    source = dataclasses.replace(GOLDEN, engine="reference", rejections=refused)
+    golden.write("s", {"reference": source, "other": dataclasses.replace(source, engine="other")}, root=tmp_path)
+    stored = golden.load("s", tmp_path)
+    assert stored.rejections == refused
+    assert (stored.fills, stored.equity, stored.final_value) == (source.fills, source.equity, source.final_value)
+
+
 def test_golden_write_refuses_when_engines_disagree(tmp_path):
     other = dataclasses.replace(GOLDEN, engine="vectorbt", final_value=GOLDEN.final_value + 1)
     with pytest.raises(golden.DisagreementError) as info:

@@ -97,4 +97,5 @@ def test_an_entry_that_does_not_fit_in_cash_is_rejected_whole():
     s = make_scenario(FIVE_BARS, entries=[0, 1, 0, 0, 0], exits=[0, 0, 0, 0, 0], fill="close", cash=1_000, size=10)
     r = run(s)
     assert r.fills == ()
+    assert [(x.bar, x.side, x.size, x.reason) for x in r.rejections] == [(1, "buy", 10.0, "signal")]
     assert r.final_value == 1_000.0

@@ -41,14 +41,54 @@ def test_unknown_sizing_mode_raises():
 
 
 def test_a_contract_knob_the_adapter_was_not_taught_raises(monkeypatch):
-    # stands in for a knob added to Contract later (e.g. stop_loss): the adapter must refuse it
+    # stands in for a knob added to Contract later: the adapter must refuse it
     monkeypatch.setattr(adapter, "_HANDLED_KNOBS", adapter._HANDLED_KNOBS - {"slippage"})
     with pytest.raises(NotImplementedError, match="slippage"):
         adapter.run(scenario())
 
 
-def test_every_contract_field_is_handled():
-    assert {f.name for f in dataclasses.fields(Contract)} == adapter._HANDLED_KNOBS
+def test_every_contract_field_is_handled_or_explicitly_refused():
+    assert {f.name for f in dataclasses.fields(Contract)} == adapter._HANDLED_KNOBS | adapter._REFUSED_KNOBS
+    assert not adapter._HANDLED_KNOBS & adapter._REFUSED_KNOBS
+
+
+def test_rotation_knobs_are_refused_on_the_signal_path():
+    with pytest.raises(NotImplementedError, match="units"):
+        adapter.run(with_contract(scenario(), units="whole"))
+
+
+def test_target_weights_without_weights_is_refused():
+    # dispatched to the rotation path, which needs Market.weights
+    with pytest.raises((ValueError, NotImplementedError), match="weights"):
+        adapter.run(with_contract(scenario(), sizing_mode="target_weights", size=None, units="fractional"))
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(stop_loss=0.0), "stop_loss"), (dict(stop_loss=1.0), "stop_loss"), (dict(stop_loss=float("nan")), "stop_loss"),
+    (dict(trailing_stop=1.5), "trailing_stop"), (dict(take_profit=-0.1), "take_profit"),
+    (dict(take_profit=float("inf")), "take_profit"), (dict(max_bars=0), "max_bars"), (dict(max_bars=2.5), "max_bars"),
+    (dict(max_bars=True), "max_bars"),
+])
+def test_bad_exit_knob_values_raise(changes, match):
+    with pytest.raises(ValueError, match=match):
+        adapter.run(with_contract(scenario(), **changes))
+
+
+@pytest.mark.parametrize("changes, match", [(dict(stop_loss=0.05, stop_reference="open"), "stop_reference"),
+                                            (dict(trailing_stop=0.05, trail_source="low"), "trail_source")])
+def test_unknown_exit_choices_raise(changes, match):
+    with pytest.raises(NotImplementedError, match=match):
+        adapter.run(with_contract(scenario(), **changes))
+
+
+def test_inconsistent_bars_raise_when_exit_rules_are_on():
+    # high below the open: vectorbt's intrabar check (low <= level <= high) and the contract's (low <= level)
+    # would part ways; plain signals do not look at high/low and still run
+    rows = bars((10.0, 11.0, 9.0, 10.0), (10.2, 10.1, 9.0, 10.0), (10.0, 11.0, 9.0, 10.0))
+    s = make_scenario(rows, entries=[1, 0, 0], exits=[0, 0, 0])
+    adapter.run(s)
+    with pytest.raises(NotImplementedError, match="high/low outside"):
+        adapter.run(with_contract(s, stop_loss=0.05))
 
 
 def test_more_than_one_asset_raises():

@@ -247,3 +247,17 @@ def test_entry_costing_exactly_the_cash_fills():
     # 10 @ 11 = 110 = cash -> fills, cash 0; sell 10 @ 12 -> 120
     check_fills(r, [(1, "buy", 10, 11.0, 0.0), (2, "sell", 10, 12.0, 0.0)])
     check_equity(r, [110, 110, 120, 120, 120, 120])
+
+
+# ------------------------------------------------------------------ rejections
+
+
+@pytest.mark.parametrize("fill, bars_tried", [("close", [1, 3]), ("next_open", [2, 4])])
+def test_entries_that_do_not_fit_are_reported_as_rejections(fill, bars_tried):
+    # 10 units at ~10-11 cost more than 50 of cash: every entry is refused whole and reported on the
+    # bar it would have filled on (close: the signal bar; next_open: the bar after)
+    s = make_scenario(SIX_BARS, entries=[0, 1, 0, 1, 0, 0], exits=[0, 0, 0, 0, 0, 0], fill=fill, cash=50, size=10)
+    r = run(s)
+    assert r.fills == ()
+    assert [(x.bar, x.side, x.size, x.reason) for x in r.rejections] == [(b, "buy", 10.0, "signal") for b in bars_tried]
+    assert r.final_value == 50

@@ -1,4 +1,5 @@
-"""The adapter on every stored scenario: it runs, and the last-bar rule holds on real data."""
+"""The adapter on every stored scenario: it runs, the last-bar rule holds, and hand-built
+scenarios give the fills written down in their scenario.toml ([[expected]])."""
 
 from __future__ import annotations
 
@@ -15,11 +16,19 @@ pytestmark = pytest.mark.vectorbt
 @pytest.mark.parametrize("name", scenario_names())
 def test_stored_scenario_runs_and_respects_the_contract(name):
     s = load_scenario(SCENARIOS_DIR / name)
+    if s.spec.contract.sizing_mode == "target_weights":
+        # rotation: adapters/_vectorbt_rotation.py (its own tests in test_rotation.py)
+        r = run(s)
+        validate_result(r)
+        assert r.fills and {f.reason for f in r.fills} == {"rebalance"}
+        return
     r = run(s)
     validate_result(r)
     last = s.market.n_bars - 1
     if s.spec.contract.fill == "close":
-        assert all(f.bar != last for f in r.fills), "a close-mode fill on the last bar"
+        # the only close-mode fill allowed on the last bar is an intrabar stop
+        assert all(f.bar != last or f.reason in ("stop_loss", "take_profit", "trailing_stop") for f in r.fills), \
+            "a close-mode signal or time-exit fill on the last bar"
     else:
         assert all(f.bar != 0 for f in r.fills), "a next_open fill on the first bar"
     # fills alternate buy, sell, buy, ... and each buy is exactly `size` units
@@ -28,3 +37,16 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
     assert all(f.size == s.spec.contract.size for f in r.fills)
     assert r.final_value == r.equity[-1]
     assert np.all(np.isfinite(r.equity))
+    if not s.spec.contract.has_exit_rules:
+        assert {f.reason for f in r.fills} <= {"signal"}
+
+
+@pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected])
+def test_hand_built_scenario_gives_its_written_down_fills(name):
+    s = load_scenario(SCENARIOS_DIR / name)
+    r = run(s)
+    got = [(f.asset, f.bar, f.side, f.reason) for f in r.fills]
+    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in s.spec.expected]
+    assert got == want
+    for f, e in zip(r.fills, s.spec.expected):
+        assert f.price == pytest.approx(e["price"], rel=1e-12, abs=0), (f.bar, f.side)
