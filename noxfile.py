@@ -1,18 +1,23 @@
-"""Sessions of the parity harness. Every version pin lives in pyproject.toml's
-[dependency-groups]; this file only reads them.
+"""Sessions of the parity harness. Engines come from the registry and every version pin from the
+dependency groups, both in pyproject.toml; this file only reads them.
 
-    nox -s validate            run the three engines (each in its own venv), compare with goldens
-    nox -s tests               every environment's tests, then the validate gate
-    nox -s reference|backtrader|vectorbt    run one engine on the scenario library
+    nox -s validate            run every gate engine (each in its own venv), then judge the runs
+    nox -s tests               every environment's tests, the scenario-input check, then the gate
+    nox -s <engine>            run one engine on the scenario library (`nox -l` lists them)
+    nox -s tests-<engine>      one environment's tests
     nox -s golden              rewrite goldens from the reference run, only where all engines agree
     nox -s scenarios [-- --update]          rebuild scenario inputs; fail if they would change
 
-Arguments after ``--`` go to the harness CLI, e.g. ``nox -s validate -- --scenario plain_close``.
+Arguments after ``--`` go to every engine run and to the gate, e.g.
+``nox -s validate -- --scenario plain_close`` or ``-- --skip-tag large``.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,10 +29,26 @@ nox.options.sessions = ["validate"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from harness.registry import engine_entries  # noqa: E402  (standard library only)
+
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
-PYTHON = "3.11"
-ENGINES = ("reference", "backtrader", "vectorbt")
+REGISTRY = engine_entries()
+CORE_PYTHON = REGISTRY["reference"].python  # the gate runs beside the reference engine (it re-runs it)
 RUNS = ROOT / "reports" / "runs"
+
+
+def interpreter(version: str) -> str:
+    """``version`` as nox should look for it; a pyenv-installed Python whose shim is not active is used by path."""
+    name = f"python{version}"
+    found = shutil.which(name)
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
+        return version
+    for root in filter(None, (os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv"))):
+        candidates = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", name)))
+        if candidates:
+            return candidates[-1]
+    return version  # nox reports it missing, and the gate says how to get it
 
 
 def install(session: nox.Session, *groups: str) -> None:
@@ -35,40 +56,34 @@ def install(session: nox.Session, *groups: str) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
 
 
-def engine_session(engine: str):
-    @nox.session(name=engine, python=PYTHON, default=False)
+def engine_session(name: str, entry):
+    @nox.session(name=name, python=interpreter(entry.python), default=False)
     def run(session: nox.Session) -> None:
-        install(session, engine)
-        session.run("python", "-m", "harness", "run", "--engine", engine, *session.posargs)
+        install(session, entry.group)
+        session.run("python", "-m", "harness", "run", "--engine", name, *session.posargs)
 
-    run.__doc__ = f"Run the {engine} engine on the scenario library (reports/runs/{engine}/)."
+    run.__doc__ = f"Run the {name} engine on the scenario library ({', '.join(entry.modes)} modes)."
     return run
 
 
-def test_session(engine: str):
-    @nox.session(name=f"tests-{engine}", python=PYTHON, default=False)
+def test_session(name: str, entry):
+    @nox.session(name=f"tests-{name}", python=interpreter(entry.python), default=False)
     def test(session: nox.Session) -> None:
-        install(session, engine, "test")
-        paths = [f"tests/{engine}"] + (["tests/core"] if engine == "reference" else [])
+        install(session, entry.group, "test")
+        paths = [f"tests/{name}"] + (["tests/core"] if name == "reference" else [])
         session.run("python", "-m", "pytest", *paths, *session.posargs)
 
-    test.__doc__ = f"Tests that need the {engine} environment."
+    test.__doc__ = f"Tests that need the {name} environment."
     return test
 
 
-for _engine in ENGINES:
-    globals()[f"run_{_engine}"] = engine_session(_engine)
-    globals()[f"test_{_engine}"] = test_session(_engine)
+for _name, _entry in REGISTRY.items():
+    globals()[f"run_{_name}"] = engine_session(_name, _entry)
+    globals()[f"test_{_name}"] = test_session(_name, _entry)
 
 
-def _run_all_engines(session: nox.Session) -> None:
-    """Each engine in its own session and venv. Failures are recorded in
-    reports/runs/<engine>/run.json (or its absence) and judged by the gate."""
-    if RUNS.exists():
-        shutil.rmtree(RUNS)  # never judge a stale run
-    for engine in ENGINES:
-        session.log(f"--- engine {engine} ---")
-        _run_nested(session, engine, session.posargs)
+def gate_engines() -> list[str]:
+    return [name for name, entry in REGISTRY.items() if entry.gate]
 
 
 def _run_nested(session: nox.Session, name: str, posargs: list[str]) -> bool:
@@ -81,42 +96,51 @@ def _run_nested(session: nox.Session, name: str, posargs: list[str]) -> bool:
         return False
 
 
-@nox.session(python=PYTHON)
+def _run_all_engines(session: nox.Session) -> None:
+    """Each engine in its own session and venv; its outcome is in reports/runs/<engine>/run.json."""
+    if RUNS.exists():
+        shutil.rmtree(RUNS)  # never judge a stale run
+    for name in gate_engines():
+        session.log(f"--- engine {name} ---")
+        _run_nested(session, name, session.posargs)
+
+
+@nox.session(python=CORE_PYTHON)
 def validate(session: nox.Session) -> None:
-    """The gate: run every engine, compare each run with the goldens, write reports/latest/."""
-    install(session, "core")
+    """The gate: run every gate engine, judge each run, write reports/latest/."""
+    install(session, REGISTRY["reference"].group)
     _run_all_engines(session)
     session.run("python", "-m", "harness", "gate", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=CORE_PYTHON, default=False)
 def golden(session: nox.Session) -> None:
     """Run every engine, then write goldens from the reference run where all engines agree."""
-    install(session, "core")
+    install(session, REGISTRY["reference"].group)
     _run_all_engines(session)
     session.run("python", "-m", "harness", "golden", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=CORE_PYTHON, default=False)
 def scenarios(session: nox.Session) -> None:
     """Rebuild scenario inputs from their specs; fails if a stored file would change (``-- --update`` stores them)."""
     install(session, "core")
     session.run("python", "-m", "harness", "scenarios", *session.posargs)
 
 
-@nox.session(name="tests-e2e", python=PYTHON, default=False)
+@nox.session(name="tests-e2e", python=CORE_PYTHON, default=False)
 def tests_e2e(session: nox.Session) -> None:
     """The gate on the last validate run, with perturbed goldens and a missing framework: it must fail."""
-    install(session, "core", "test")
+    install(session, REGISTRY["reference"].group, "test")
     session.run("python", "-m", "pytest", "tests/e2e", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=CORE_PYTHON, default=False)
 def tests(session: nox.Session) -> None:
     """Every environment's tests, then the validate gate, then the gate's own failure checks.
     Runs them all, then fails if any failed."""
-    failed = [name for name in (*(f"tests-{e}" for e in ENGINES), "scenarios", "validate", "tests-e2e")
-              if not _run_nested(session, name, [])]
+    names = [*(f"tests-{name}" for name in REGISTRY), "scenarios", "validate", "tests-e2e"]
+    failed = [name for name in names if not _run_nested(session, name, [])]
     if failed:
         session.error(f"failed: {', '.join(failed)}")
     session.log("all test sessions and the validate gate passed")

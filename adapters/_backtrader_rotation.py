@@ -88,21 +88,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from importlib.metadata import version
 
 import backtrader as bt
 import numpy as np
 
 from adapters import _backtrader_feed as feed
 
-from harness.engines import build_result, make_fill, make_rejection, check_amounts
-from harness.results import Fill, Rejection, RunResult
+from harness.engines import Output, make_fill, make_rejection
+from harness.results import Fill, Rejection
 from harness.scenario import Scenario
 
-__all__ = ["ENGINE", "FRAMEWORK", "framework_version", "run_rotation"]
+__all__ = ["run_rotation"]
 
-ENGINE = "backtrader"
-FRAMEWORK = "backtrader"
 REASON = "rebalance"
 
 log = logging.getLogger(__name__)
@@ -110,10 +107,6 @@ log = logging.getLogger(__name__)
 _SUPPORTED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "units", "fee", "slippage"})
 _FILL_MODES = ("close", "next_open")
 _UNITS = ("fractional", "whole")
-
-
-def framework_version() -> str:
-    return version("backtrader")
 
 
 # ------------------------------------------------------------------------------ feed
@@ -291,7 +284,6 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"{scenario.name}: fill mode {contract.fill!r}")
     if contract.units not in _UNITS:
         raise NotImplementedError(f"{scenario.name}: units {contract.units!r}")
-    check_amounts(contract, scenario.name)
     market = scenario.market
     if market.weights is None or market.weights.shape != market.close.shape:
         raise ValueError(f"{scenario.name}: target weights must be an (n_bars, n_assets) array")
@@ -302,7 +294,7 @@ def _check_supported(scenario: Scenario) -> None:
         raise ValueError(f"{scenario.name}: a target weight on a bar where the asset has no price")
 
 
-def run_rotation(scenario: Scenario) -> RunResult:
+def run_rotation(scenario: Scenario) -> Output:
     """Run a target-weight rotation through Backtrader's broker; refused buys come back as rejections."""
     _check_supported(scenario)
     contract = scenario.spec.contract
@@ -347,13 +339,4 @@ def run_rotation(scenario: Scenario) -> RunResult:
     if not all(math.isfinite(v) for v in equity):
         raise RuntimeError("non-finite equity")
 
-    return build_result(
-        scenario,
-        engine=ENGINE,
-        framework=FRAMEWORK,
-        framework_version=framework_version(),
-        fills=plan.fills,
-        equity=equity,
-        final_value=final_value,
-        rejections=plan.rejections,
-    )
+    return Output(fills=plan.fills, equity=equity, final_value=final_value, rejections=plan.rejections)

@@ -113,7 +113,6 @@ Reading the results back
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -122,17 +121,15 @@ from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
 from vectorbt.utils.math_ import abs_tol as VBT_ABS_TOL
 from vectorbt.utils.math_ import rel_tol as VBT_REL_TOL
 
-from adapters.vectorbt import ContractDivergence
+from adapters._vectorbt_common import ContractDivergence
 
 from harness.contract import FILL_MODES
-from harness.engines import build_result, make_fill, make_rejection, check_amounts
-from harness.results import Fill, Rejection, RunResult
+from harness.engines import Output, make_fill, make_rejection
+from harness.results import Fill, Rejection
 from harness.scenario import Scenario
 
-__all__ = ["ENGINE", "FRAMEWORK", "ContractDivergence", "framework_version", "run_rotation"]
+__all__ = ["run_rotation"]
 
-ENGINE = "vectorbt"
-FRAMEWORK = "vectorbt"
 REASON = "rebalance"
 
 # The contract fields this module realises; any other field set in the contract raises.
@@ -145,10 +142,6 @@ _CASH_REJECTIONS = frozenset({OrderStatusInfo.PartialFill, OrderStatusInfo.NoCas
 
 # Only vectorbt's annualised statistics use the bar spacing; set so that it does not warn.
 _FREQ = "1D"
-
-
-def framework_version() -> str:
-    return version("vectorbt")
 
 
 # ----------------------------------------------------------------------- checks
@@ -168,7 +161,6 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"vectorbt rotation: fill mode {contract.fill!r} is not supported")
     if contract.units not in _UNITS:
         raise NotImplementedError(f"vectorbt rotation: units {contract.units!r} is not supported")
-    check_amounts(contract, "vectorbt rotation")
 
     market = scenario.market
     weights = market.weights
@@ -485,7 +477,7 @@ def _run_vectorbt(scenario: Scenario) -> tuple[vbt.Portfolio, _Audit, int]:
     raise ContractDivergence(f"{scenario.name}: whole-unit buys still cut short after {max_passes} passes")
 
 
-def run_rotation(scenario: Scenario) -> RunResult:
+def run_rotation(scenario: Scenario) -> Output:
     """The contract's target-weight rotation, simulated by vectorbt's from_orders."""
     _check_supported(scenario)
     pf, audit, _ = _run_vectorbt(scenario)
@@ -495,13 +487,4 @@ def run_rotation(scenario: Scenario) -> RunResult:
     if not np.isclose(final_value, vbt_final, rtol=1e-12, atol=0.0):
         raise ContractDivergence(
             f"{scenario.name}: last equity value {final_value!r} disagrees with pf.final_value() {vbt_final!r}")
-    return build_result(
-        scenario,
-        engine=ENGINE,
-        framework=FRAMEWORK,
-        framework_version=framework_version(),
-        fills=_fills(scenario, pf),
-        equity=equity,
-        final_value=final_value,
-        rejections=audit.rejections,
-    )
+    return Output(fills=_fills(scenario, pf), equity=equity, final_value=final_value, rejections=audit.rejections)

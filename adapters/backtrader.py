@@ -114,21 +114,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from importlib.metadata import version
 
 import backtrader as bt
 import numpy as np
 
 from adapters import _backtrader_feed as feed
 
-from harness.engines import build_result, make_fill, make_rejection, check_amounts
-from harness.results import Fill, RunResult
+from harness.engines import ANY, Engine, Output, make_fill, make_rejection
+from harness.results import Fill
 from harness.scenario import Scenario
 
-__all__ = ["ENGINE", "FRAMEWORK", "framework_version", "run", "simulate", "Rejection", "BacktraderRun"]
+__all__ = ["Backtrader", "simulate", "Rejection", "BacktraderRun"]
 
-ENGINE = "backtrader"
-FRAMEWORK = "backtrader"
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +141,6 @@ _TRAIL_SOURCES = ("high", "close")
 
 # Exit-group roles: queue order (stop-loss first, take-profit last) and fill reason.
 _ROLE_REASON = {"stop_loss": "stop_loss", "trailing_stop": "trailing_stop", "take_profit": "take_profit"}
-
-
-def framework_version() -> str:
-    return version("backtrader")
 
 
 # --------------------------------------------------------------------------- results
@@ -166,7 +159,7 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class BacktraderRun:
-    result: RunResult
+    result: Output
     rejections: tuple[Rejection, ...]
 
 
@@ -551,7 +544,6 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"{scenario.name}: stop_reference {contract.stop_reference!r}")
     if contract.trail_source not in _TRAIL_SOURCES:
         raise NotImplementedError(f"{scenario.name}: trail_source {contract.trail_source!r}")
-    check_amounts(contract, scenario.name)
     for name in ("stop_loss", "trailing_stop"):
         value = getattr(contract, name)
         if value is not None and not (0.0 < value < 1.0):
@@ -616,23 +608,45 @@ def simulate(scenario: Scenario) -> BacktraderRun:
     if equity[-1] != final_value:
         raise RuntimeError(f"last-bar value {equity[-1]!r} != broker final value {final_value!r}")
 
-    result = build_result(
-        scenario,
-        engine=ENGINE,
-        framework=FRAMEWORK,
-        framework_version=framework_version(),
-        fills=plan.fills,
-        equity=equity,
-        final_value=final_value,
-        rejections=plan.refused,
-    )
+    result = Output(fills=plan.fills, equity=equity, final_value=final_value, rejections=plan.refused)
     return BacktraderRun(result=result, rejections=tuple(plan.rejections))
 
 
-def run(scenario: Scenario) -> RunResult:
-    """Run ``scenario`` through Backtrader. Rejected orders are results (rejections), never fills."""
-    if scenario.spec.contract.sizing_mode == "target_weights":
+class Backtrader(Engine):
+    """Backtrader's ``BackBroker`` fills every order; see the module docstring for each knob."""
+
+    name = "backtrader"
+    framework = "backtrader"
+    capabilities = {
+        "contract": {
+            "fill": ("close", "next_open"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY,
+            "units": ("fractional", "whole"), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
+            "max_bars": ANY,
+        },
+    }
+    witness = {
+        "contract": {
+            "fill": ("configured", "set_coc(True) fills a Market order at the signal bar's close; next_open is the default broker"),
+            "cash": ("configured", "set_cash; set_checksubmit(False) checks the cash at execution, at the fill price"),
+            "sizing_mode": ("computed", "fixed: buy(size); target_weights: the adapter sizes each order from the broker's state and submits them in the contract's sequence"),
+            "size": ("native", "buy(size=size)"),
+            "units": ("computed", "the adapter floors whole-unit rotation orders"),
+            "fee": ("configured", "setcommission(commission=f): percent of value"),
+            "slippage": ("configured", "set_slippage_perc(s, slip_open=True, slip_out=True, ...)"),
+            "stop_loss": ("assisted", "a Stop order at ref*(1-p); a broker subclass lets it give way to a higher trailing stop or a gapped take-profit"),
+            "take_profit": ("assisted", "a Limit order at ref*(1+q); the broker subclass slips its intrabar fill"),
+            "stop_reference": ("assisted", "the strategy prices the exit orders from the entry bar's close or fill price"),
+            "trailing_stop": ("assisted", "a StopTrail order; its level uses the contract's product arithmetic (order subclass)"),
+            "trail_source": ("assisted", "close: the broker ratchets on closes; high: the strategy calls trailadjust(high)"),
+            "max_bars": ("computed", "the strategy counts bars from the entry fill and submits a Market exit"),
+        },
+    }
+
+    def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
+        return simulate(scenario).result
+
+    def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
         from adapters._backtrader_rotation import run_rotation
 
         return run_rotation(scenario)
-    return simulate(scenario).result

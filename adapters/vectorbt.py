@@ -77,7 +77,6 @@ Layout:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -86,15 +85,14 @@ import vectorbt as vbt
 from numba import njit
 from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
 
+from adapters._vectorbt_common import ContractDivergence
 from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES
-from harness.engines import build_result, make_fill, make_rejection, check_amounts
-from harness.results import Fill, Rejection, RunResult
+from harness.engines import ANY, Engine, Output, make_fill, make_rejection
+from harness.results import Fill, Rejection
 from harness.scenario import Scenario
 
-__all__ = ["ENGINE", "FRAMEWORK", "framework_version", "run"]
+__all__ = ["Vectorbt", "ContractDivergence"]
 
-ENGINE = "vectorbt"
-FRAMEWORK = "vectorbt"
 
 # The contract fields this adapter realises. A Contract field not listed here
 # (a knob added after this adapter was written) makes run() raise.
@@ -116,12 +114,6 @@ _CASH_REJECTIONS = frozenset({OrderStatusInfo.PartialFill, OrderStatusInfo.NoCas
 _FREQ = "1D"
 
 
-class ContractDivergence(RuntimeError):
-    """vectorbt did something the contract forbids, and the adapter cannot undo it."""
-
-
-def framework_version() -> str:
-    return version("vectorbt")
 
 
 # ----------------------------------------------------------------------- checks
@@ -142,7 +134,6 @@ def _check_supported(scenario: Scenario) -> None:
     for name in sorted(_REFUSED_KNOBS):
         if getattr(contract, name) is not None:
             raise NotImplementedError(f"vectorbt adapter: knob {name} = {getattr(contract, name)!r} is not supported")
-    check_amounts(contract, "vectorbt adapter")
     _check_exit_knobs(contract)
 
     market = scenario.market
@@ -651,11 +642,7 @@ def _equity(pf: vbt.Portfolio) -> np.ndarray:
     return value
 
 
-def run(scenario: Scenario) -> RunResult:
-    if scenario.spec.contract.sizing_mode == "target_weights":
-        from adapters._vectorbt_rotation import run_rotation  # imports this module: import here
-
-        return run_rotation(scenario)
+def _run_signals(scenario: Scenario) -> Output:
     _check_supported(scenario)
     inputs = _prepare(scenario)
     pf = _simulate(scenario, inputs)
@@ -670,13 +657,45 @@ def run(scenario: Scenario) -> RunResult:
         raise ContractDivergence(
             f"{scenario.name}: last equity value {final_value!r} disagrees with pf.final_value() {vbt_final!r}"
         )
-    return build_result(
-        scenario,
-        engine=ENGINE,
-        framework=FRAMEWORK,
-        framework_version=framework_version(),
-        fills=_fills(scenario, pf, inputs.observed),
-        rejections=_rejections(scenario, pf),
-        equity=equity,
-        final_value=final_value,
-    )
+    return Output(fills=_fills(scenario, pf, inputs.observed), rejections=_rejections(scenario, pf),
+                  equity=equity, final_value=final_value)
+
+
+class Vectorbt(Engine):
+    """vectorbt's own simulators fill every order; see the module docstring for each knob."""
+
+    name = "vectorbt"
+    framework = "vectorbt"
+    capabilities = {
+        "contract": {
+            "fill": ("close", "next_open"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY,
+            "units": ("fractional", "whole"), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
+            "max_bars": ANY,
+        },
+    }
+    witness = {
+        "contract": {
+            "fill": ("configured", "price=close; next_open: signals shifted one bar and price=open"),
+            "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
+            "sizing_mode": ("configured", "fixed: size_type='amount'; target_weights: from_orders with targetpercent, cash sharing, call_seq='auto'"),
+            "size": ("native", "size=size"),
+            "units": ("assisted", "size_granularity=1; a whole-unit buy vectorbt cuts short is withheld and the simulation rerun"),
+            "fee": ("configured", "fees=f"),
+            "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),
+            "stop_loss": ("assisted", "sl_stop; adjust_sl_func_nb withholds it on bars whose open gapped above the take-profit"),
+            "take_profit": ("native", "tp_stop"),
+            "stop_reference": ("configured", "stop_entry_price='close' or 'fillprice'"),
+            "trailing_stop": ("computed", "sl_trail; with a stop-loss or a close trail, adjust_sl_func_nb computes the level"),
+            "trail_source": ("computed", "high: vectorbt's own hwm; close: adjust_sl_func_nb folds the closes in"),
+            "max_bars": ("computed", "signal_func_nb counts bars since the entry fill and returns an exit"),
+        },
+    }
+
+    def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
+        return _run_signals(scenario)
+
+    def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
+        from adapters._vectorbt_rotation import run_rotation
+
+        return run_rotation(scenario)

@@ -108,28 +108,67 @@ def _buy(fills, n_fills, cash, position, asset, bar, raw_price, size, fee_rate, 
 
 
 @njit(cache=True)
-def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: float, trail_level: float):
-    """Which stop fills on this bar, and at what price before slippage.
+def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: float, trail_level: float,
+              queue: bool, gaps_first: bool):
+    """Which stop fills on this bar, at what price before slippage, and whether it gapped.
 
     Levels that are off are passed as -inf (stop-loss, trailing) or +inf
-    (take-profit). The stop-loss and trailing levels act as one stop at the
-    higher of the two. Gaps fill at the open; a bar reaching both the stop and
-    the take-profit exits at the stop. Returns ``(price, reason)`` or
-    ``(nan, NO_REASON)``.
+    (take-profit). ``queue`` False (contract): the stop-loss and trailing levels
+    act as one stop at the higher of the two; True: they are checked one after
+    the other, stop-loss first. ``gaps_first`` True (contract): every level
+    gapped at the open fills there before intrabar levels are checked; False:
+    the stops are checked completely before the take-profit. Returns
+    ``(price, reason, gapped)``, reason NO_REASON when nothing fills.
     """
-    if trail_level > sl_level:
-        stop_level, stop_reason = trail_level, REASON_TRAILING_STOP
+    if queue:
+        first_level, first_reason = sl_level, REASON_STOP_LOSS
+        second_level, second_reason = trail_level, REASON_TRAILING_STOP
     else:
-        stop_level, stop_reason = sl_level, REASON_STOP_LOSS
-    if open_ <= stop_level:
-        return open_, stop_reason
-    if open_ >= tp_level:
-        return open_, REASON_TAKE_PROFIT
-    if low <= stop_level:
-        return stop_level, stop_reason
+        if trail_level > sl_level:
+            first_level, first_reason = trail_level, REASON_TRAILING_STOP
+        else:
+            first_level, first_reason = sl_level, REASON_STOP_LOSS
+        second_level, second_reason = -np.inf, NO_REASON
+    if gaps_first:
+        if open_ <= first_level:
+            return open_, first_reason, True
+        if open_ <= second_level:
+            return open_, second_reason, True
+        if open_ >= tp_level:
+            return open_, REASON_TAKE_PROFIT, True
+        if low <= first_level:
+            return first_level, first_reason, False
+        if low <= second_level:
+            return second_level, second_reason, False
+    else:
+        if open_ <= first_level:
+            return open_, first_reason, True
+        if low <= first_level:
+            return first_level, first_reason, False
+        if open_ <= second_level:
+            return open_, second_reason, True
+        if low <= second_level:
+            return second_level, second_reason, False
+        if open_ >= tp_level:
+            return open_, REASON_TAKE_PROFIT, True
     if high >= tp_level:
-        return tp_level, REASON_TAKE_PROFIT
-    return np.nan, NO_REASON
+        return tp_level, REASON_TAKE_PROFIT, False
+    return np.nan, NO_REASON, False
+
+
+@njit(cache=True)
+def _check_stops(j, i, open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first,
+                 fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit):
+    """Fill asset ``j``'s stop on bar ``i`` if one is reached; returns ``(cash, n_fills, filled)``."""
+    price, reason, gapped = stop_exit(open_[i, j], high[i, j], low[i, j], sl_level, tp_level, trail_level,
+                                      queue, gaps_first)
+    if reason == NO_REASON:
+        return cash, n_fills, False
+    slip = slippage
+    if reason == REASON_TAKE_PROFIT and not gapped and not slip_take_profit:
+        slip = 0.0
+    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, slip, reason)
+    return cash, n_fills, True
 
 
 @njit(cache=True)
@@ -151,15 +190,24 @@ def simulate_signals(
     trailing_stop: float,
     trail_on_high: bool,
     max_bars: int,
+    last_bar_fills: bool,
+    open_exit_first: bool,
+    queue_stops: bool,
+    gaps_first: bool,
+    trail_difference: bool,
+    slip_take_profit: bool,
 ):
     """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
 
     ``stop_loss``, ``take_profit`` and ``trailing_stop`` are fractions, NaN when
-    off; ``max_bars`` is 0 when off. Returns ``(fills, n_fills, rejections,
-    n_rejected, equity)``: ``fills[:n_fills]`` are the fill records in
-    execution order (columns ``F_*``), ``rejections[:n_rejected]`` the entries
-    that did not fit in the cash (columns ``R_*``), ``equity[i]`` the
-    portfolio value at close[i] after bar i's fills.
+    off; ``max_bars`` is 0 when off. The last six arguments are the behaviour
+    knobs (``harness.contract``: last_bar == "fill", open_exit_first,
+    stop_resolution == "queue", gaps_first, trail_arithmetic == "difference",
+    slip_take_profit). Returns ``(fills, n_fills, rejections, n_rejected,
+    equity)``: ``fills[:n_fills]`` are the fill records in execution order
+    (columns ``F_*``), ``rejections[:n_rejected]`` the entries that did not fit
+    in the cash (columns ``R_*``), ``equity[i]`` the portfolio value at close[i]
+    after bar i's fills.
     """
     n_bars, n_assets = close.shape
     fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
@@ -180,15 +228,40 @@ def simulate_signals(
     cash = cash0
     last = n_bars - 1
 
+    sl_level = np.full(n_assets, -np.inf)
+    tp_level = np.full(n_assets, np.inf)
+    trail_level = np.full(n_assets, -np.inf)
     exited = np.zeros(n_assets, dtype=np.bool_)
     for i in range(n_bars):
         exited[:] = False
+        # This bar's stop levels, for every open position past its entry bar.
+        if use_stops:
+            for j in range(n_assets):
+                if position[j] > 0.0 and i > entry_bar[j]:
+                    ref = stop_ref[j]
+                    if use_sl:
+                        sl_level[j] = ref * (1.0 - stop_loss)
+                    if use_tp:
+                        tp_level[j] = ref * (1.0 + take_profit)
+                    if use_trail:
+                        if trail_difference:
+                            trail_level[j] = hwm[j] - hwm[j] * trailing_stop
+                        else:
+                            trail_level[j] = hwm[j] * (1.0 - trailing_stop)
 
         # Phase 1 (next_open): orders decided on bar i-1 fill at open[i], all exits before all entries.
         for j in range(n_assets):
             if pending[j] == ORDER_EXIT:
                 pending[j] = NO_ORDER
                 if position[j] > 0.0:
+                    if not open_exit_first and use_stops and i > entry_bar[j]:
+                        # The bar's stops come first; one that fills drops the exit.
+                        cash, n_fills, stopped = _check_stops(
+                            j, i, open_, high, low, sl_level[j], tp_level[j], trail_level[j], queue_stops,
+                            gaps_first, fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit)
+                        if stopped:
+                            exited[j] = True
+                            continue
                     cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, open_[i, j],
                                               fee_rate, slippage, pending_reason[j])
                     exited[j] = True
@@ -208,22 +281,17 @@ def simulate_signals(
         # Phase 2: intrabar stops of every asset, from the bar after its entry fill.
         if use_stops:
             for j in range(n_assets):
-                if position[j] > 0.0 and i > entry_bar[j]:
-                    ref = stop_ref[j]
-                    price, reason = stop_exit(
-                        open_[i, j], high[i, j], low[i, j],
-                        ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                        ref * (1.0 + take_profit) if use_tp else np.inf,
-                        hwm[j] * (1.0 - trailing_stop) if use_trail else -np.inf,
-                    )
-                    if reason != NO_REASON:
-                        cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price,
-                                                  fee_rate, slippage, reason)
+                if position[j] > 0.0 and i > entry_bar[j] and not exited[j]:
+                    cash, n_fills, stopped = _check_stops(
+                        j, i, open_, high, low, sl_level[j], tp_level[j], trail_level[j], queue_stops,
+                        gaps_first, fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit)
+                    if stopped:
                         exited[j] = True
                     elif use_trail:
                         hwm[j] = max(hwm[j], high[i, j] if trail_on_high else close[i, j])
 
-        if i != last:  # nothing decided on the last bar fills
+        # Nothing decided on the last bar fills (unless last_bar = "fill" in close mode).
+        if i != last or (last_bar_fills and not fill_next_open):
             # Phase 3: exits at this close (close), or decided for the next open (next_open):
             # a time exit due, or an exit signal; both at once are labelled signal.
             for j in range(n_assets):

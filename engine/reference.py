@@ -1,26 +1,24 @@
-"""The reference engine: the contract implemented directly, as a numba kernel.
+"""The reference engine: the contract implemented directly, as numba kernels.
 
-``run(scenario)`` hands the scenario's arrays and knobs to
-:func:`engine.kernel.simulate_signals` and turns its records into the
-canonical result. Kernels are compiled once and cached on disk by numba.
+:class:`Reference` hands a scenario's arrays and knobs to
+:func:`engine.kernel.simulate_signals` or :func:`engine.kernel.simulate_rotation`
+and turns their records into canonical fills. It accepts every knob value of
+the contract, behaviour knobs included: it is what every other engine's runs,
+stock profiles included, are judged against. Kernels are cached on disk by numba.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 
 from engine import kernel
-from harness.contract import REASON_CODE, REASONS, SIDE_CODE
-from harness.engines import build_result, make_fill, make_rejection
-from harness.results import RunResult
+from harness.contract import KNOBS, REASON_CODE, REASONS, SIDE_CODE, Contract
+from harness.engines import ANY, Engine, Output, make_fill, make_rejection
 from harness.scenario import Scenario
 
-__all__ = ["ENGINE", "FRAMEWORK", "framework_version", "run"]
-
-ENGINE = "reference"
-FRAMEWORK = "numba"
+__all__ = ["Reference", "simulate"]
 
 # The kernel's integer codes must be the contract's.
 assert kernel.BUY == SIDE_CODE["buy"] and kernel.SELL == SIDE_CODE["sell"]
@@ -32,14 +30,11 @@ assert kernel.REASON_TIME_EXIT == REASON_CODE["time_exit"]
 assert kernel.REASON_REBALANCE == REASON_CODE["rebalance"]
 
 _SIDE_NAME = {code: name for name, code in SIDE_CODE.items()}
+_OFF = np.nan
 
 
-def framework_version() -> str:
-    return version("numba")
-
-
-def _simulate(scenario: Scenario):
-    contract = scenario.spec.contract
+def _raw(scenario: Scenario, contract: Contract):
+    """The kernel's raw outputs: (fills, n_fills, rejections, n_rejected, equity)."""
     market = scenario.market
     if contract.sizing_mode == "target_weights":
         return kernel.simulate_rotation(
@@ -53,9 +48,6 @@ def _simulate(scenario: Scenario):
             contract.slippage,
             contract.units == "whole",
         )
-    if contract.sizing_mode != "fixed":
-        raise NotImplementedError(f"sizing mode {contract.sizing_mode!r}")
-    off = np.nan
     return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
         np.ascontiguousarray(market.high),
@@ -68,48 +60,49 @@ def _simulate(scenario: Scenario):
         contract.size,
         contract.fee,
         contract.slippage,
-        off if contract.stop_loss is None else contract.stop_loss,
-        off if contract.take_profit is None else contract.take_profit,
+        _OFF if contract.stop_loss is None else contract.stop_loss,
+        _OFF if contract.take_profit is None else contract.take_profit,
         contract.stop_reference == "fill_price",
-        off if contract.trailing_stop is None else contract.trailing_stop,
+        _OFF if contract.trailing_stop is None else contract.trailing_stop,
         contract.trail_source == "high",
         0 if contract.max_bars is None else contract.max_bars,
+        contract.last_bar == "fill",
+        contract.open_exit_first,
+        contract.stop_resolution == "queue",
+        contract.gaps_first,
+        contract.trail_arithmetic == "difference",
+        contract.slip_take_profit,
     )
 
 
-def run(scenario: Scenario) -> RunResult:
-    fills, n_fills, rejections, n_rejected, equity = _simulate(scenario)
+def simulate(scenario: Scenario, contract: Contract) -> Output:
+    """Run the kernel on ``scenario`` under ``contract`` (any contract, e.g. one a search builds)."""
+    fills, n_fills, rejections, n_rejected, equity = _raw(scenario, contract)
     records = [
-        make_fill(
-            scenario,
-            asset_index=int(rec[kernel.F_ASSET]),
-            bar=int(rec[kernel.F_BAR]),
-            side=_SIDE_NAME[int(rec[kernel.F_SIDE])],
-            size=rec[kernel.F_SIZE],
-            price=rec[kernel.F_PRICE],
-            fee=rec[kernel.F_FEE],
-            reason=REASONS[int(rec[kernel.F_REASON])],
-        )
+        make_fill(scenario, asset_index=int(rec[kernel.F_ASSET]), bar=int(rec[kernel.F_BAR]),
+                  side=_SIDE_NAME[int(rec[kernel.F_SIDE])], size=rec[kernel.F_SIZE], price=rec[kernel.F_PRICE],
+                  fee=rec[kernel.F_FEE], reason=REASONS[int(rec[kernel.F_REASON])])
         for rec in fills[:n_fills]
     ]
     refused = [
-        make_rejection(
-            scenario,
-            asset_index=int(rec[kernel.R_ASSET]),
-            bar=int(rec[kernel.R_BAR]),
-            side=_SIDE_NAME[int(rec[kernel.R_SIDE])],
-            size=rec[kernel.R_SIZE],
-            reason=REASONS[int(rec[kernel.R_REASON])],
-        )
+        make_rejection(scenario, asset_index=int(rec[kernel.R_ASSET]), bar=int(rec[kernel.R_BAR]),
+                       side=_SIDE_NAME[int(rec[kernel.R_SIDE])], size=rec[kernel.R_SIZE],
+                       reason=REASONS[int(rec[kernel.R_REASON])])
         for rec in rejections[:n_rejected]
     ]
-    return build_result(
-        scenario,
-        engine=ENGINE,
-        framework=FRAMEWORK,
-        framework_version=framework_version(),
-        fills=records,
-        equity=equity,
-        final_value=equity[-1],
-        rejections=refused,
-    )
+    return Output(fills=records, equity=equity, final_value=float(equity[-1]), rejections=refused)
+
+
+class Reference(Engine):
+    """The contract itself: every knob, every value."""
+
+    name = "reference"
+    framework = "numba"
+    capabilities: dict[str, Any] = {"contract": {knob.field: ANY for knob in KNOBS}}
+    # No witness table: the reference engine states the rules; only frameworks witness them.
+
+    def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        return simulate(scenario, contract)
+
+    def run_rotation(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        return simulate(scenario, contract)

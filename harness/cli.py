@@ -1,14 +1,16 @@
 """Command line: ``python -m harness <verb>``.
 
-Verbs: ``list``, ``scenarios`` (rebuild/check inputs), ``run`` (one engine),
-``gate`` (compare runs with goldens, write reports), ``golden`` (write goldens
-where all engines agree). Exit codes: 0 success, 1 a check failed, 2 bad input
-or usage (one line on stderr, no traceback).
+Verbs: ``list`` (scenarios), ``engines`` (the registry), ``scenarios`` (rebuild or
+check inputs), ``run`` (one engine, its modes), ``gate`` (judge the runs, write
+reports/latest), ``golden`` (rewrite goldens where every engine agrees),
+``new-engine`` (the skeleton of your own engine). Exit codes: 0 success, 1 a
+check failed, 2 bad input or usage (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from harness.errors import HarnessError, display_path
 
 __all__ = ["main"]
 
-REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS_DIR = ROOT / "reports"
 
 
 def _select(args: argparse.Namespace) -> list[str]:
@@ -24,7 +27,7 @@ def _select(args: argparse.Namespace) -> list[str]:
 
     known = scenario_names()
     if not known:
-        raise HarnessError(f"no scenarios found under {SCENARIOS_DIR}")
+        raise HarnessError(f"no scenarios found under {display_path(SCENARIOS_DIR)}")
     chosen = args.scenario or known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
@@ -35,13 +38,14 @@ def _select(args: argparse.Namespace) -> list[str]:
     return sorted(chosen)
 
 
-def _engines(args: argparse.Namespace) -> list[str]:
-    from harness.engines import ENGINES
+def _gate_engines(args: argparse.Namespace) -> list[str]:
+    from harness.registry import engine_entries
 
-    chosen = args.engine or list(ENGINES)
-    unknown = [e for e in chosen if e not in ENGINES]
+    entries = engine_entries()
+    chosen = args.engine or [name for name, e in entries.items() if e.gate]
+    unknown = [e for e in chosen if e not in entries]
     if unknown:
-        raise HarnessError(f"unknown engine(s): {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+        raise HarnessError(f"unknown engine(s): {', '.join(unknown)}; registered: {', '.join(entries)}")
     return chosen
 
 
@@ -52,6 +56,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         spec = load_spec(SCENARIOS_DIR / name, require_inputs=False)
         tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
         print(f"{name:40s} {spec.family:10s} fill={spec.contract.fill:9s}{tags}")
+    return 0
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    from harness.registry import engine_entries
+
+    for name, e in engine_entries().items():
+        print(f"{name:12s} module={e.module:24s} group={e.group:12s} python={e.python:5s} "
+              f"modes={','.join(e.modes):16s} gate={'yes' if e.gate else 'no'}")
     return 0
 
 
@@ -70,60 +83,72 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import run_engine
 
-    ok = run_engine(args.engine, _select(args), runs_root=Path(args.runs_root))
+    ok = run_engine(args.engine, _select(args), modes=args.mode, runs_root=Path(args.runs_root), quiet=args.quiet)
     return 0 if ok else 1
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from harness.gate import validate
-    from harness.report import table, write_reports
+    from harness.report import error_reports, table, write_reports
 
-    comparisons = validate(_engines(args), _select(args), runs_root=Path(args.runs_root),
-                           golden_root=Path(args.golden_root))
     out = Path(args.out)
-    write_reports(comparisons, out)
-    print(table(comparisons))
-    failing = [c for c in comparisons if not c.passed]
-    for c in failing:
-        print(f"\n{c.status.upper()} {c.scenario} / {c.engine}:")
-        for p in c.problems:
+    try:
+        from harness.gate import validate
+
+        gate = validate(_gate_engines(args), _select(args), runs_root=Path(args.runs_root),
+                        golden_root=Path(args.golden_root), search=not args.no_search,
+                        log=None if args.quiet else print)
+    except HarnessError as exc:
+        error_reports(str(exc), out)  # never leave an older pass behind
+        raise
+    write_reports(gate.checks, out, gate.engines, gate.pair_views, gate.notices)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write((out / "report.md").read_text(encoding="utf-8"))
+    print(table(gate.checks, gate.notices))
+    failing = [c for c in gate.checks if not c.gate_ok]
+    for c in failing[:20]:
+        print(f"\n{c.status.upper()} {c.scenario} / {c.engine} / {c.mode}:")
+        for p in c.problems[:6]:
             print(f"  - {p}")
-        for m in c.moved[:5]:
-            print(f"  moved: {m.asset} {m.side} ({m.reason}) expected at bar {m.expected_bar}, obtained at bar {m.obtained_bar}")
-        for f in c.missing[:5]:
-            print(f"  missing: {f.asset} bar {f.bar} {f.side} ({f.reason}) {f.size!r} @ {f.price!r}")
-        for f in c.extra[:5]:
-            print(f"  extra: {f.asset} bar {f.bar} {f.side} ({f.reason}) {f.size!r} @ {f.price!r}")
-        for r in c.rejections_missing[:5]:
-            print(f"  rejection missing: {r.asset} bar {r.bar} {r.side} {r.size!r} (the engine did not reject it)")
-        for r in c.rejections_extra[:5]:
-            print(f"  rejection extra: {r.asset} bar {r.bar} {r.side} {r.size!r}")
-        for d in c.field_diffs[:5]:
-            print(f"  {d.field}: {d.asset} bar {d.bar} {d.side} ({d.reason}) expected {d.expected!r}, obtained {d.obtained!r} (relative {d.rel:.3g})")
-    print(f"\nreports: {display_path(out / 'report.md')}, {display_path(out / 'summary.json')}")
-    return 0 if comparisons and not failing else 1
+    if len(failing) > 20:
+        print(f"\n({len(failing) - 20} more failing checks in the report)")
+    print(f"\nreports: {display_path(out / 'report.md')}, {display_path(out / 'report.html')}, "
+          f"{display_path(out / 'summary.json')}, {display_path(out / 'junit.xml')}")
+    from harness.compare import gate_passed
+
+    return 0 if gate_passed(gate.checks) else 1
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
     from harness import golden
-    from harness.gate import engine_results
+    from harness.gate import validate  # noqa: F401  (same venv requirement as the gate)
+    from harness.results import RunResult
+    from harness.runner import load_run_result, read_run, scenario_outcome
 
-    engines = _engines(args)
+    engines = _gate_engines(args)
     names = _select(args)
-    per_scenario: dict[str, dict] = {n: {} for n in names}
+    per_scenario: dict[str, dict[str, RunResult]] = {n: {} for n in names}
     problems: list[str] = []
     for engine in engines:
-        for name, result in engine_results(engine, names):
-            if isinstance(result, str):
-                problems.append(f"{name}: {result}")
-            else:
-                per_scenario[name][engine] = result
+        try:
+            record = read_run(engine, Path(args.runs_root))
+        except HarnessError as exc:
+            problems.append(str(exc))
+            continue
+        for name in names:
+            outcome = scenario_outcome(record, "contract", name)
+            if outcome["status"] == "ok":
+                per_scenario[name][engine] = load_run_result(engine, "contract", name, Path(args.runs_root))
+            elif outcome["status"] == "error":
+                problems.append(f"{name}: {engine}: {outcome['error']}")
     written = 0
     for name in names:
         results = per_scenario[name]
-        if len(results) != len(engines):
+        if "reference" not in results:
+            problems.append(f"{name}: no reference result")
             continue
-        if not results.get("reference") or not results["reference"].fills:
+        if not results["reference"].fills:
             problems.append(f"{name}: the reference engine made no fills; a golden result must have fills to compare")
             continue
         try:
@@ -138,7 +163,23 @@ def cmd_golden(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"REFUSED {p}", file=sys.stderr)
     print(f"{written} golden result(s) written, {len(names) - written} refused")
-    return 0 if written == len(names) else 1
+    return 0 if written == len(names) and not problems else 1
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from harness.docs import update_readme
+
+    changed = update_readme(Path(args.runs_root))
+    print("README.md rewritten" if changed else "README.md is up to date")
+    return 0
+
+
+def cmd_new_engine(args: argparse.Namespace) -> int:
+    from harness.scaffold import new_engine
+
+    for line in new_engine(args.name, python=args.python, framework=args.framework):
+        print(line)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_args(p)
     p.set_defaults(func=cmd_list)
 
+    p = sub.add_parser("engines", help="list the registered engines")
+    p.set_defaults(func=cmd_engines)
+
     p = sub.add_parser("scenarios", help="rebuild inputs from specs; fail if stored files would change")
     p.add_argument("--scenario", action="append")
     p.add_argument("--update", action="store_true", help="store the rebuilt inputs and their hashes")
@@ -160,22 +204,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one engine on the scenarios, writing reports/runs/<engine>/")
     p.add_argument("--engine", required=True)
+    p.add_argument("--mode", action="append", choices=("contract", "stock"), help="only this mode (default: all the engine's)")
     p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="only errors and the final line")
     scenario_args(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("gate", help="compare every engine's last run with the goldens; write reports/latest")
-    p.add_argument("--engine", action="append", help="only this engine (repeatable); default: all")
+    p = sub.add_parser("gate", help="judge every engine's last run; write reports/latest")
+    p.add_argument("--engine", action="append", help="only this engine (repeatable); default: the registry's gate engines")
     p.add_argument("--out", default=str(REPORTS_DIR / "latest"))
     p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help="where the engines' runs are")
-    p.add_argument("--golden-root", default=str(REPORTS_DIR.parent / "golden"), help="where the goldens are")
+    p.add_argument("--golden-root", default=str(ROOT / "golden"), help="where the goldens are")
+    p.add_argument("--no-search", action="store_true", help="skip the root-cause search of failing checks")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     scenario_args(p)
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("golden", help="write goldens from the reference run where every engine agrees")
     p.add_argument("--engine", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help=argparse.SUPPRESS)
     scenario_args(p)
     p.set_defaults(func=cmd_golden)
+
+    p = sub.add_parser("docs", help="rewrite README.md's generated sections (knobs, order of events, witness matrix)")
+    p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help="engine runs whose witness tables to show")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("new-engine", help="write the skeleton of a new engine and register it")
+    p.add_argument("name", help="engine name: lowercase letters, digits and _")
+    p.add_argument("--framework", help="the distribution it runs (default: the name)")
+    p.add_argument("--python", default="3.11", help="its Python version (default 3.11)")
+    p.set_defaults(func=cmd_new_engine)
     return parser
 
 

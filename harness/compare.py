@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from harness.contract import TOLERANCES, Tolerances
 from harness.results import Fill, Rejection, RunResult
 
-__all__ = ["FieldDiff", "MovedFill", "EquityDiff", "Comparison", "compare_results", "rel_diff"]
+__all__ = ["FieldDiff", "MovedFill", "EquityDiff", "Comparison", "compare_results", "rel_diff", "STATUSES",
+           "GATE_OK", "gate_passed", "error", "unsupported", "first_divergence"]
 
-Status = Literal["pass", "fail", "error"]
+Status = Literal["pass", "explained", "unsupported", "fail", "error"]
+STATUSES: tuple[str, ...] = get_args(Status)
+# A check in one of these does not fail the gate. `unsupported` is never counted as passed.
+GATE_OK = frozenset({"pass", "explained", "unsupported"})
 
 
 def rel_diff(expected: float, obtained: float) -> float:
@@ -69,6 +73,7 @@ class Comparison:
     engine: str
     status: Status
     problems: tuple[str, ...] = ()  # one line each: why the status is not pass
+    mode: str = "contract"
     matched: int = 0
     missing: tuple[Fill, ...] = ()
     extra: tuple[Fill, ...] = ()
@@ -83,14 +88,43 @@ class Comparison:
     final_value_expected: float | None = None
     final_value_obtained: float | None = None
     framework_version: str | None = None
+    # What the run was judged against: "golden" (contract mode) or "reference + profile" (stock mode).
+    basis: str = "golden"
+    knob: str | None = None  # unsupported: the knob the engine cannot express
+    # explained stock runs: per profile knob, the fills it moves relative to the contract run
+    explanation: tuple[dict[str, Any], ...] = ()
+    # failing runs: the root-cause search's finding
+    root_cause: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
-        return self.status == "pass"
+        """Matched exactly what it is judged against (unsupported is never passed)."""
+        return self.status in ("pass", "explained")
+
+    @property
+    def gate_ok(self) -> bool:
+        return self.status in GATE_OK
+
+    @property
+    def differs(self) -> bool:
+        """Any difference at all between the two results (problems aside)."""
+        return bool(self.moved or self.missing or self.extra or self.rejections_moved or self.rejections_missing
+                    or self.rejections_extra or self.field_diffs or self.equity_diffs)
 
 
-def error(scenario: str, engine: str, message: str) -> Comparison:
-    return Comparison(scenario=scenario, engine=engine, status="error", problems=(message,))
+def gate_passed(checks) -> bool:
+    """The gate's verdict, computed here only: at least one check, and none failed or errored."""
+    checks = list(checks)
+    return bool(checks) and all(c.gate_ok for c in checks)
+
+
+def error(scenario: str, engine: str, message: str, mode: str = "contract") -> Comparison:
+    return Comparison(scenario=scenario, engine=engine, status="error", problems=(message,), mode=mode)
+
+
+def unsupported(scenario: str, engine: str, mode: str, knob: str, why: str) -> Comparison:
+    return Comparison(scenario=scenario, engine=engine, status="unsupported", mode=mode, knob=knob,
+                      problems=(f"unsupported: {knob}: {why}",))
 
 
 def _pair_records(expected, obtained):
@@ -117,12 +151,16 @@ def _pair_records(expected, obtained):
     return pairs, moved, missing, extra
 
 
-def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = TOLERANCES) -> Comparison:
-    """Compare ``obtained`` with ``expected``; every difference is listed, none is hidden."""
+def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = TOLERANCES, *,
+                    check_contract: bool = True) -> Comparison:
+    """Compare ``obtained`` with ``expected``; every difference is listed, none is hidden.
+
+    ``check_contract=False`` compares outcomes only (a search trying other contracts).
+    """
     problems: list[str] = []
     if dict(expected.inputs) != dict(obtained.inputs):
         problems.append(f"input hashes differ: expected {dict(expected.inputs)}, run used {dict(obtained.inputs)}")
-    if dict(expected.contract) != dict(obtained.contract):
+    if check_contract and dict(expected.contract) != dict(obtained.contract):
         problems.append(f"contract knobs differ: expected {dict(expected.contract)}, run used {dict(obtained.contract)}")
     if not expected.fills:
         problems.append("the expected result has no fills: there is nothing to compare")
@@ -185,6 +223,7 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
     return Comparison(
         scenario=expected.scenario,
         engine=obtained.engine,
+        mode=obtained.mode,
         status="fail" if problems else "pass",
         problems=tuple(problems),
         matched=len(pairs),
@@ -202,3 +241,32 @@ def compare_results(expected: RunResult, obtained: RunResult, tol: Tolerances = 
         final_value_obtained=obtained.final_value,
         framework_version=obtained.framework_version,
     )
+
+
+def first_divergence(c: Comparison) -> dict[str, Any] | None:
+    """The earliest differing fill or rejection of a comparison: kind, asset, bar (None: no difference)."""
+    found: list[tuple[int, str, str, dict[str, Any]]] = []
+    for m in c.moved:
+        found.append((min(m.expected_bar, m.obtained_bar), m.asset, "moved",
+                      {"expected_bar": m.expected_bar, "obtained_bar": m.obtained_bar, "side": m.side, "reason": m.reason}))
+    for f in c.missing:
+        found.append((f.bar, f.asset, "missing", {"side": f.side, "reason": f.reason, "size": f.size, "price": f.price}))
+    for f in c.extra:
+        found.append((f.bar, f.asset, "extra", {"side": f.side, "reason": f.reason, "size": f.size, "price": f.price}))
+    for d in c.field_diffs:
+        found.append((d.bar, d.asset, "changed", {"side": d.side, "reason": d.reason, "field": d.field,
+                                                  "expected": d.expected, "obtained": d.obtained}))
+    for m in c.rejections_moved:
+        found.append((min(m.expected_bar, m.obtained_bar), m.asset, "rejection moved",
+                      {"expected_bar": m.expected_bar, "obtained_bar": m.obtained_bar}))
+    for r in c.rejections_missing:
+        found.append((r.bar, r.asset, "rejection missing", {"side": r.side, "size": r.size}))
+    for r in c.rejections_extra:
+        found.append((r.bar, r.asset, "rejection extra", {"side": r.side, "size": r.size}))
+    if not found and c.equity_diffs:
+        e = c.equity_diffs[0]
+        found.append((e.bar, "(portfolio)", "equity", {"expected": e.expected, "obtained": e.obtained}))
+    if not found:
+        return None
+    bar, asset, kind, detail = min(found, key=lambda x: (x[0], x[1], x[2]))
+    return {"bar": bar, "asset": asset, "kind": kind, **detail}

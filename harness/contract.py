@@ -7,11 +7,19 @@ checked against ``KNOBS`` by a test. Nothing else restates these facts.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Final, Literal
+from types import MappingProxyType
+from typing import Final, Literal, Mapping
 
 __all__ = [
     "Contract",
+    "apply_profile",
+    "KNOB_BY_FIELD",
+    "BEHAVIOUR_KNOBS",
+    "knob_key",
+    "knob_problem",
     "Knob",
     "KNOBS",
     "FILL_MODES",
@@ -36,6 +44,9 @@ SIZING_MODES: Final = ("fixed", "target_weights")
 UNITS: Final = ("fractional", "whole")
 STOP_REFERENCES: Final = ("close", "fill_price")
 TRAIL_SOURCES: Final = ("high", "close")
+LAST_BAR: Final = ("skip", "fill")
+STOP_RESOLUTIONS: Final = ("higher_level", "queue")
+TRAIL_ARITHMETIC: Final = ("product", "difference")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -59,10 +70,18 @@ class Knob:
     # Optional knobs may be left out; ``default`` is then used (None: the rule is off).
     required: bool = True
     default: object = None
+    # The Contract field it sets, when not ``name`` (``[sizing] mode`` sets ``sizing_mode``).
+    field_name: str = ""
+    # A behaviour knob: the contract's rule is its default; framework profiles set other values.
+    behaviour: bool = False
 
     @property
     def key(self) -> str:
         return f"[{self.section}] {self.name}"
+
+    @property
+    def field(self) -> str:
+        return self.field_name or self.name
 
 
 KNOBS: Final[tuple[Knob, ...]] = (
@@ -83,7 +102,7 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "`fixed`: entry/exit signals (signals.csv); every entry buys `size` units, an exit sells the whole "
         "position. `target_weights`: rotation to the weights in weights.csv on each rebalance bar.",
         'mode = "fixed"',
-        choices=SIZING_MODES,
+        choices=SIZING_MODES, field_name="sizing_mode",
     ),
     Knob(
         "sizing", "size", float,
@@ -150,12 +169,92 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "max_bars = 10",
         bounds=(1.0, float("inf"), True, False), required=False,
     ),
+    # ---- behaviour knobs: the contract's rule is the default; framework profiles set the others
+    Knob(
+        "execution", "last_bar", str,
+        "`skip`: nothing decided on the last bar fills. `fill` (`close` mode): signals on the last bar fill at "
+        "its close like on any other bar.",
+        'last_bar = "fill"',
+        choices=LAST_BAR, required=False, default="skip", behaviour=True,
+    ),
+    Knob(
+        "execution", "open_exit_first", bool,
+        "`next_open` mode: `true`: an exit (signal or time) filling at the open beats every stop on that bar. "
+        "`false`: the bar's stops are checked first; a stop that fills drops the pending exit.",
+        "open_exit_first = false",
+        choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "exits", "stop_resolution", str,
+        "`higher_level`: a stop-loss and a trailing stop on one position act as one stop at the higher level. "
+        "`queue`: they are separate orders checked in the order a strategy submits them, stop-loss first; the "
+        "first one reached fills at its own level (or the open, if gapped) and with its own reason.",
+        'stop_resolution = "queue"',
+        choices=STOP_RESOLUTIONS, required=False, default="higher_level", behaviour=True,
+    ),
+    Knob(
+        "exits", "gaps_first", bool,
+        "`true`: any level gapped at the open (stop or take-profit) fills at the open before intrabar levels are "
+        "checked. `false`: the stops are checked completely (gap, then intrabar) before the take-profit.",
+        "gaps_first = false",
+        choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "exits", "trail_arithmetic", str,
+        "The trailing level as `hwm * (1 - p)` (`product`) or `hwm - hwm * p` (`difference`); they differ by "
+        "an ulp for some prices, which decides a fill when the low sits on the level.",
+        'trail_arithmetic = "difference"',
+        choices=TRAIL_ARITHMETIC, required=False, default="product", behaviour=True,
+    ),
+    Knob(
+        "costs", "slip_take_profit", bool,
+        "`true`: a take-profit reached during the bar fills at its level with slippage, like every fill. "
+        "`false`: at its level unslipped (a take-profit gapped at the open is still slipped).",
+        "slip_take_profit = false",
+        choices=(True, False), required=False, default=True, behaviour=True,
+    ),
 )
+
+KNOB_BY_FIELD: Final = MappingProxyType({knob.field: knob for knob in KNOBS})
+BEHAVIOUR_KNOBS: Final = tuple(knob for knob in KNOBS if knob.behaviour)
+
+
+def knob_key(field: str) -> str:
+    """``[section] name`` of a Contract field (the field itself when it is not a knob, e.g. ``mode``)."""
+    knob = KNOB_BY_FIELD.get(field)
+    return knob.key if knob else field
+
+
+def knob_problem(knob: Knob, value: object) -> str | None:
+    """What is wrong with ``value`` for ``knob`` (None: nothing). Types are checked strictly."""
+    if value is None:
+        return None if not knob.required else "missing"
+    if knob.choices:
+        if isinstance(value, bool) != (knob.kind is bool) or value not in knob.choices:
+            return f"must be one of {', '.join(_toml(c) for c in knob.choices)}, got {_toml(value)}"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (knob.kind is int and not isinstance(value, int)):
+        return f"must be {'an integer' if knob.kind is int else 'a number'}, got {_toml(value)}"
+    if not math.isfinite(value):
+        return f"must be finite, got {_toml(value)}"
+    if knob.bounds is not None:
+        lo, hi, lo_inc, hi_inc = knob.bounds
+        if not ((value >= lo if lo_inc else value > lo) and (value <= hi if hi_inc else value < hi)):
+            return f"must be in {'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}, got {_toml(value)}"
+    return None
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The knob values one scenario fixes. Built only by the scenario loader."""
+    """The knob values one scenario fixes (validated on construction against ``KNOBS``)."""
 
     fill: FillMode
     cash: float
@@ -170,13 +269,39 @@ class Contract:
     trailing_stop: float | None = None
     trail_source: Literal["high", "close"] = "high"
     max_bars: int | None = None
+    # behaviour knobs (defaults: the contract's rules)
+    last_bar: Literal["skip", "fill"] = "skip"
+    open_exit_first: bool = True
+    stop_resolution: Literal["higher_level", "queue"] = "higher_level"
+    gaps_first: bool = True
+    trail_arithmetic: Literal["product", "difference"] = "product"
+    slip_take_profit: bool = True
+
+    def __post_init__(self) -> None:
+        for knob in KNOBS:
+            value = getattr(self, knob.field)
+            if knob.field in ("size", "units"):
+                continue  # required or forbidden by sizing mode, checked below
+            problem = knob_problem(knob, value)
+            if problem:
+                raise ValueError(f"{knob.key}: {problem}")
+        if self.sizing_mode == "fixed":
+            problem = knob_problem(KNOB_BY_FIELD["size"], self.size) if self.size is not None else "missing"
+            if problem or self.units is not None:
+                raise ValueError(f"[sizing] size: {problem or 'units apply to target_weights only'}")
+        elif self.size is not None or self.units not in UNITS:
+            raise ValueError("[sizing]: target_weights takes units (fractional or whole) and no size")
 
     @property
     def has_exit_rules(self) -> bool:
         return any(v is not None for v in (self.stop_loss, self.take_profit, self.trailing_stop, self.max_bars))
 
+    @property
+    def has_stops(self) -> bool:
+        return any(v is not None for v in (self.stop_loss, self.take_profit, self.trailing_stop))
+
     def as_dict(self) -> dict[str, object]:
-        """Every knob; exit knobs only when a rule uses them (so plain scenarios keep their old records)."""
+        """The knobs in use: exit knobs when a rule uses them, behaviour knobs when not at the contract's rule."""
         doc: dict[str, object] = {
             "fill": self.fill,
             "cash": self.cash,
@@ -191,11 +316,34 @@ class Contract:
         for name in ("stop_loss", "take_profit", "trailing_stop", "max_bars"):
             if getattr(self, name) is not None:
                 doc[name] = getattr(self, name)
-        if self.stop_loss is not None or self.take_profit is not None or self.trailing_stop is not None:
+        if self.has_stops:
             doc["stop_reference"] = self.stop_reference
         if self.trailing_stop is not None:
             doc["trail_source"] = self.trail_source
+        for knob in BEHAVIOUR_KNOBS:
+            if getattr(self, knob.field) != knob.default:
+                doc[knob.field] = getattr(self, knob.field)
         return doc
+
+    def replace(self, **changes: object) -> Contract:
+        return dataclasses.replace(self, **changes)
+
+
+def apply_profile(contract: Contract, profile: Mapping[str, object]) -> tuple[Contract, str | None]:
+    """``contract`` with a framework profile's behaviour knobs applied.
+
+    Returns ``(contract, conflict)``: ``conflict`` names a knob the scenario itself
+    sets to a non-default value other than the profile's (the framework cannot
+    follow it), else None.
+    """
+    changes = {}
+    for field, value in profile.items():
+        knob = KNOB_BY_FIELD[field]
+        current = getattr(contract, field)
+        if current != knob.default and current != value:
+            return contract, field
+        changes[field] = value
+    return dataclasses.replace(contract, **changes), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +382,15 @@ stop-loss level (or there is no stop-loss), else `stop_loss`.
 
 
 def knob_table_markdown() -> str:
-    """The README's knob table, generated from ``KNOBS`` (a test keeps the README in step)."""
+    """The README's knob table, generated from ``KNOBS`` (a test keeps the README in step).
+
+    Behaviour knobs say their contract value: a scenario leaves them out unless it
+    tests the other behaviour; framework profiles set them.
+    """
     lines = ["| knob | rule | example |", "|---|---|---|"]
     for knob in KNOBS:
-        lines.append(f"| `{knob.key}` | {knob.rule} | `{knob.example}` |")
+        rule = knob.rule
+        if knob.behaviour:
+            rule = f"*Behaviour; contract: `{_toml(knob.default)}`.* {rule}"
+        lines.append(f"| `{knob.key}` | {rule} | `{knob.example}` |")
     return "\n".join(lines)

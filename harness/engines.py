@@ -1,85 +1,172 @@
-"""The engines the gate knows, and the one way an engine's output becomes a result.
+"""One door for every engine: the :class:`Engine` base and loading engines from the registry.
 
-Every engine module (``engine.reference``, ``adapters.backtrader``,
-``adapters.vectorbt``) exposes ``ENGINE`` (its name), ``FRAMEWORK`` (the
-package it runs), ``framework_version()`` and ``run(scenario) -> RunResult``.
-Engine modules are imported lazily: each lives in its own virtualenv.
+An engine declares what it can express per mode (``capabilities``), how it
+realises each knob (``witness``) and, for ``stock`` mode, the knob values that
+describe its framework's own behaviour (``profile``). :meth:`Engine.run` is the
+one entry point: it resolves the contract the run is judged by, refuses what the
+engine cannot express (:class:`Unsupported`, naming the knob), dispatches on the
+sizing mode and builds and validates the canonical result. An engine implements
+only the translation: :meth:`Engine.run_signals` and :meth:`Engine.run_rotation`.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import MappingProxyType, ModuleType
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, ClassVar, Literal, Mapping, Sequence, final, get_args
 
-from harness.results import Fill, Rejection, RunResult, canonical_order
+from harness.contract import KNOB_BY_FIELD, Contract, apply_profile, knob_key
+from harness.errors import HarnessError
+from harness.registry import EngineEntry, engine_entries
+from harness.results import Fill, Rejection, RunResult, build_result, validate_result
 from harness.scenario import Scenario
 
-__all__ = ["ENGINES", "import_engine", "build_result", "make_fill", "make_rejection", "check_amounts"]
+__all__ = ["ANY", "Mode", "MODES", "WitnessLevel", "WITNESS_LEVELS", "Unsupported", "Output", "Engine",
+           "load_engine", "make_fill", "make_rejection"]
 
-# name -> module; the order is the order of the gate's table.
-ENGINES: dict[str, str] = {
-    "reference": "engine.reference",
-    "backtrader": "adapters.backtrader",
-    "vectorbt": "adapters.vectorbt",
-}
-
-
-def import_engine(name: str) -> ModuleType:
-    """Import an engine module by name; ImportError propagates with the missing package named."""
-    if name not in ENGINES:
-        raise KeyError(f"unknown engine {name!r}; known engines: {', '.join(ENGINES)}")
-    return importlib.import_module(ENGINES[name])
+Mode = Literal["contract", "stock"]
+MODES: tuple[str, ...] = get_args(Mode)
+WitnessLevel = Literal["native", "configured", "assisted", "computed"]
+WITNESS_LEVELS: tuple[str, ...] = get_args(WitnessLevel)
 
 
-def build_result(
-    scenario: Scenario,
-    *,
-    engine: str,
-    framework: str,
-    framework_version: str,
-    fills: Iterable[Fill],
-    equity: Sequence[float],
-    final_value: float,
-    rejections: Iterable[Rejection] = (),
-) -> RunResult:
-    """Wrap an engine's fills and equity into the canonical result for ``scenario``."""
-    spec = scenario.spec
-    return RunResult(
-        scenario=spec.name,
-        engine=engine,
-        framework=framework,
-        framework_version=framework_version,
-        fills=canonical_order(list(fills)),
-        timestamps=scenario.market.timestamps,
-        equity=tuple(float(v) for v in equity),
-        final_value=float(final_value),
-        inputs=MappingProxyType(dict(spec.inputs)),
-        contract=MappingProxyType(spec.contract.as_dict()),
-        rejections=tuple(sorted(rejections, key=lambda r: (r.bar, r.side != "sell", r.asset, r.reason))),
-    )
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
 
 
-def check_amounts(contract, where: str) -> None:
-    """ValueError unless cash (and size, when set) are finite and positive and fee and slippage in [0, 1).
+ANY: Any = _Any()  # capabilities: every value of the knob is accepted
 
-    The loader refuses such values in scenario.toml; engines check again because
-    tests and tools may build a Contract directly.
+
+class Unsupported(HarnessError):
+    """The engine cannot express this scenario in this mode; ``knob`` names what it lacks."""
+
+    def __init__(self, knob: str, why: str):
+        self.knob = knob
+        self.why = why
+        super().__init__(f"{knob}: {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What an engine's translation returns: its framework's fills, rejections and equity."""
+
+    fills: Sequence[Fill]
+    equity: Sequence[float]
+    final_value: float
+    rejections: Sequence[Rejection] = ()
+
+
+class Engine:
+    """Base of every engine. Subclasses set the class attributes and the translation hooks.
+
+    ``capabilities[mode]`` maps a Contract field (``fill``, ``stop_loss``, ...) to the
+    values the engine accepts in that mode (a tuple) or :data:`ANY`. A scenario that
+    uses a knob the mode does not list, or a value it does not accept, is
+    :class:`Unsupported`. In ``stock`` mode the profile's values are accepted as they are.
     """
-    import math
 
-    for name in ("cash", "size"):
-        value = getattr(contract, name)
-        if value is not None and not (math.isfinite(value) and value > 0.0):
-            raise ValueError(f"{where}: {name} must be finite and positive, got {value!r}")
-    for name in ("fee", "slippage"):
-        value = getattr(contract, name)
-        if not (math.isfinite(value) and 0.0 <= value < 1.0):
-            raise ValueError(f"{where}: {name} must be in [0, 1), got {value!r}")
+    name: ClassVar[str]
+    framework: ClassVar[str]  # the distribution whose version is recorded
+    capabilities: ClassVar[Mapping[str, Mapping[str, Any]]]
+    profile: ClassVar[Mapping[str, Any]] = {}
+    witness: ClassVar[Mapping[str, Mapping[str, tuple[str, str]]]] = {}
+
+    def framework_version(self) -> str:
+        return version(self.framework)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(m for m in MODES if m in self.capabilities)
+
+    # -- the door -------------------------------------------------------------------
+
+    def judged_contract(self, contract: Contract, mode: str) -> Contract:
+        """The contract a run in ``mode`` is judged by: the scenario's, plus the profile in stock mode.
+
+        Raises :class:`Unsupported` when the engine cannot express it.
+        """
+        if mode not in self.modes:
+            raise Unsupported("mode", f"{self.name} has no {mode} mode (modes: {', '.join(self.modes)})")
+        judged = contract
+        if mode == "stock" and self.profile:
+            judged, conflict = apply_profile(contract, self.profile)
+            if conflict is not None:
+                raise Unsupported(knob_key(conflict),
+                                  f"the scenario sets {conflict} = {getattr(contract, conflict)!r}; stock {self.name} "
+                                  f"always behaves as {conflict} = {self.profile[conflict]!r}")
+        caps = self.capabilities[mode]
+        for field, value in judged.as_dict().items():
+            if mode == "stock" and field in self.profile:
+                continue
+            accepted = caps.get(field)
+            if accepted is None:
+                raise Unsupported(knob_key(field), f"{self.name} ({mode} mode) cannot express this knob "
+                                                   f"(the scenario sets {value!r})")
+            if accepted is not ANY and value not in accepted:
+                raise Unsupported(knob_key(field), f"{self.name} ({mode} mode) accepts "
+                                                   f"{', '.join(map(repr, accepted))}, the scenario sets {value!r}")
+        return judged
+
+    @final
+    def run(self, scenario: Scenario, mode: str = "contract") -> RunResult:
+        """Run ``scenario`` in ``mode``; the canonical, validated result."""
+        judged = self.judged_contract(scenario.spec.contract, mode)
+        self.check(scenario, judged, mode)
+        if judged.sizing_mode == "fixed":
+            out = self.run_signals(scenario, judged, mode)
+        elif judged.sizing_mode == "target_weights":
+            out = self.run_rotation(scenario, judged, mode)
+        else:  # the loader admits no other; a Contract built by hand might
+            raise Unsupported(knob_key("sizing_mode"), f"unknown sizing mode {judged.sizing_mode!r}")
+        result = build_result(scenario, engine=self.name, mode=mode, framework=self.framework,
+                              framework_version=self.framework_version(), contract=judged, fills=out.fills,
+                              equity=out.equity, final_value=out.final_value, rejections=out.rejections)
+        validate_result(result)
+        return result
+
+    # -- hooks ------------------------------------------------------------------------
+
+    def check(self, scenario: Scenario, contract: Contract, mode: str) -> None:
+        """Refuse (raise :class:`Unsupported`) what the capability table cannot say, e.g. a combination."""
+
+    def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        raise Unsupported(knob_key("sizing_mode"), f"{self.name} does not run fixed-size signal scenarios")
+
+    def run_rotation(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        raise Unsupported(knob_key("sizing_mode"), f"{self.name} does not run target-weight rotations")
 
 
-def make_rejection(scenario: Scenario, asset_index: int, bar: int, side: str, size: float,
-                   reason: str) -> Rejection:
+def load_engine(name: str, entries: Mapping[str, EngineEntry] | None = None) -> Engine:
+    """Import a registered engine's module and instantiate its Engine subclass.
+
+    ImportError (the framework is not installed in this virtualenv) propagates.
+    """
+    entries = engine_entries() if entries is None else entries
+    if name not in entries:
+        raise HarnessError(f"unknown engine {name!r}; registered engines: {', '.join(entries)}")
+    module = importlib.import_module(entries[name].module)
+    classes = [obj for obj in vars(module).values()
+               if isinstance(obj, type) and issubclass(obj, Engine) and obj is not Engine
+               and obj.__module__ == module.__name__ and getattr(obj, "name", None) == name]
+    if len(classes) != 1:
+        raise HarnessError(f"{entries[name].module} must define exactly one Engine subclass with name = {name!r}, "
+                           f"found {len(classes)}")
+    engine = classes[0]()
+    for mode in entries[name].modes:
+        if mode not in engine.modes:
+            raise HarnessError(f"engine {name}: the registry lists mode {mode!r} but {classes[0].__name__}.capabilities "
+                               f"has no {mode!r} entry")
+    for mode, table in engine.witness.items():
+        for field, (level, _note) in table.items():
+            if level not in WITNESS_LEVELS or field not in KNOB_BY_FIELD:
+                raise HarnessError(f"engine {name}: witness[{mode!r}][{field!r}] = {level!r}: the level must be one of "
+                                   f"{', '.join(WITNESS_LEVELS)} and the field a contract knob")
+    return engine
+
+
+def make_rejection(scenario: Scenario, asset_index: int, bar: int, side: str, size: float, reason: str) -> Rejection:
     """A canonical rejection; ``bar`` is the bar the order would have filled on."""
     market = scenario.market
     return Rejection(asset=market.assets[asset_index], bar=int(bar), timestamp=market.timestamps[bar],

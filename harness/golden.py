@@ -55,7 +55,10 @@ def check(scenario: str, obtained: RunResult, root: Path = GOLDEN_DIR) -> Compar
     try:
         expected = load(scenario, root)
     except InputError as exc:
-        return error(scenario, obtained.engine, f"golden: {exc}")
+        return error(scenario, obtained.engine, f"golden: {exc}", obtained.mode)
+    if not expected.fills:
+        return error(scenario, obtained.engine, f"golden: {root.name}/{scenario}/fills.csv has no fills: there is "
+                     "nothing to compare; a scenario must make fills", obtained.mode)
     return compare_results(expected, obtained)
 
 

@@ -33,6 +33,9 @@ __all__ = [
     "write_results",
     "read_results",
     "write_folder_atomically",
+    "build_result",
+    "validate_result",
+    "canonical_order",
     "format_float",
     "json_text",
 ]
@@ -96,11 +99,13 @@ class RunResult:
     contract: Mapping[str, Any]
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     rejections: tuple[Rejection, ...] = ()
+    mode: str = "contract"
 
     def summary(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "scenario": self.scenario,
             "engine": self.engine,
+            "mode": self.mode,
             "framework": self.framework,
             "framework_version": self.framework_version,
             "final_value": self.final_value,
@@ -126,6 +131,27 @@ def json_text(doc: Any) -> str:
 def canonical_order(fills: tuple[Fill, ...] | list[Fill]) -> tuple[Fill, ...]:
     # Within a bar sells come before buys, as every engine executes them.
     return tuple(sorted(fills, key=lambda f: (f.bar, f.side != "sell", f.asset, f.reason)))
+
+
+def build_result(scenario, *, engine: str, framework: str, framework_version: str, contract, fills,
+                 equity, final_value: float, rejections=(), mode: str = "contract") -> RunResult:
+    """The canonical result of one run of ``scenario`` (a :class:`harness.scenario.Scenario`),
+    judged by ``contract`` (the scenario's, or with a framework profile applied)."""
+    spec = scenario.spec
+    return RunResult(
+        scenario=spec.name,
+        engine=engine,
+        mode=mode,
+        framework=framework,
+        framework_version=framework_version,
+        fills=canonical_order(list(fills)),
+        timestamps=scenario.market.timestamps,
+        equity=tuple(float(v) for v in equity),
+        final_value=float(final_value),
+        inputs=MappingProxyType(dict(spec.inputs)),
+        contract=MappingProxyType(contract.as_dict()),
+        rejections=tuple(sorted(rejections, key=lambda r: (r.bar, r.side != "sell", r.asset, r.reason))),
+    )
 
 
 def _fills_csv(fills: tuple[Fill, ...]) -> str:
@@ -325,10 +351,11 @@ def read_results(folder: Path) -> RunResult:
         timestamps.append(ts)
         equity.append(_float_cell(equity_path, line, "value", value))
 
-    known = {"scenario", "engine", "framework", "framework_version", "final_value", "n_fills", "n_rejections",
+    known = {"scenario", "engine", "mode", "framework", "framework_version", "final_value", "n_fills", "n_rejections",
              "inputs", "contract"}
     return RunResult(
-        scenario=summary["scenario"], engine=summary["engine"], framework=summary["framework"],
+        scenario=summary["scenario"], engine=summary["engine"], mode=str(summary.get("mode", "contract")),
+        framework=summary["framework"],
         framework_version=summary["framework_version"], fills=canonical_order(fills),
         timestamps=tuple(timestamps), equity=tuple(equity), final_value=float(summary["final_value"]),
         inputs=MappingProxyType(summary["inputs"]), contract=MappingProxyType(summary["contract"]),

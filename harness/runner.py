@@ -1,26 +1,32 @@
-"""Run one engine over the scenario library and store its canonical results.
+"""Run one engine over the scenario library, in each of its modes, and store canonical results.
 
-Results go to ``reports/runs/<engine>/<scenario>/``; ``run.json`` beside them
-records what ran, at which version, and every error. An engine that cannot be
-imported still writes ``run.json`` (with the import error), so the gate can say
-why it has nothing to compare.
+Results go to ``reports/runs/<engine>/<mode>/<scenario>/``. ``run.json`` beside
+them records what ran (framework and version, the engine's profile, capabilities
+and witness table) and each scenario's outcome: ``ok``, ``unsupported`` (with
+the knob) or ``error`` (one line). It is written before the first scenario and
+after every scenario, with ``finished: false`` and the scenario being run, so a
+process that dies mid-run (a segfault in a framework) still leaves a record
+naming the scenario it died on.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from harness.engines import ENGINES, import_engine
-from harness.errors import HarnessError
-from harness.results import json_text, read_results, write_folder_atomically, write_results
+from harness.engines import ANY, Engine, Unsupported, load_engine
+from harness.errors import HarnessError, InputError, display_path
+from harness.registry import engine_entries
+from harness.results import json_text, read_results, write_results
 from harness.scenario import SCENARIOS_DIR, load_scenario
 
-__all__ = ["RUNS_DIR", "run_engine", "read_run"]
+__all__ = ["RUNS_DIR", "run_engine", "read_run", "scenario_outcome", "load_run_result", "engine_metadata"]
 
 RUNS_DIR = SCENARIOS_DIR.parent / "reports" / "runs"
 
@@ -28,62 +34,147 @@ RUNS_DIR = SCENARIOS_DIR.parent / "reports" / "runs"
 def _short_trace(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}{where}"
 
 
-def run_engine(engine: str, scenarios: list[str], *, runs_root: Path = RUNS_DIR,
-               log: Callable[[str], None] = print) -> bool:
-    """Run ``engine`` on each scenario; return True when every scenario ran."""
-    if engine not in ENGINES:
-        raise HarnessError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    out = runs_root / engine
+def engine_metadata(engine: Engine) -> dict[str, Any]:
+    """What the gate and the reports need to know of an engine without importing it."""
+    return {
+        "framework": engine.framework,
+        "framework_version": engine.framework_version(),
+        "modes": list(engine.modes),
+        "profile": dict(engine.profile),
+        "capabilities": {mode: {field: "any" if accepted is ANY else list(accepted)
+                                for field, accepted in table.items()}
+                         for mode, table in engine.capabilities.items()},
+        "witness": {mode: {field: list(entry) for field, entry in table.items()}
+                    for mode, table in engine.witness.items()},
+    }
+
+
+def _write_record(path: Path, record: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json_text(record), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | None = None,
+               runs_root: Path = RUNS_DIR, log: Callable[[str], None] = print, quiet: bool = False) -> bool:
+    """Run ``engine_name`` on each scenario in each mode; True when nothing errored.
+
+    Unsupported scenarios are not errors (they are reported as such by the gate).
+    """
+    entries = engine_entries()
+    if engine_name not in entries:
+        raise HarnessError(f"unknown engine {engine_name!r}; registered engines: {', '.join(entries)}")
+    modes = list(modes or entries[engine_name].modes)
+    for mode in modes:
+        if mode not in entries[engine_name].modes:
+            raise HarnessError(f"engine {engine_name} has no {mode!r} mode (registry: {', '.join(entries[engine_name].modes)})")
+    out = runs_root / engine_name
     if out.exists():
         shutil.rmtree(out)
-    record: dict = {"engine": engine, "scenarios": {}, "python": sys.version.split()[0]}
+    out.mkdir(parents=True)
+    record: dict[str, Any] = {"engine": engine_name, "python": sys.version.split()[0], "finished": False,
+                              "results": {mode: {} for mode in modes}}
+    run_json = out / "run.json"
+    _write_record(run_json, record)
     try:
-        module = import_engine(engine)
-        record["framework"] = module.FRAMEWORK
-        record["framework_version"] = module.framework_version()
+        engine = load_engine(engine_name, entries)
+        record.update(engine_metadata(engine))
     except Exception as exc:  # ImportError, or a framework that breaks while importing
         record["import_error"] = _short_trace(exc)
-        write_folder_atomically(out, {"run.json": json_text(record)})
-        log(f"[{engine}] cannot import the engine: {record['import_error']}")
+        record["finished"] = True
+        _write_record(run_json, record)
+        log(f"[{engine_name}] cannot load the engine: {record['import_error']}")
         return False
 
-    log(f"[{engine}] {module.FRAMEWORK} {record['framework_version']}: {len(scenarios)} scenario(s)")
+    total = len(modes) * len(scenarios)
+    log(f"[{engine_name}] {engine.framework} {record['framework_version']}: {len(scenarios)} scenario(s) x "
+        f"{len(modes)} mode(s) ({', '.join(modes)})")
     ok = True
     started = time.perf_counter()
-    for k, name in enumerate(scenarios, start=1):
-        t0 = time.perf_counter()
-        try:
-            scenario = load_scenario(SCENARIOS_DIR / name)
-            result = module.run(scenario)
-            write_results(out / name, result)
-            status = {"status": "ok", "n_fills": len(result.fills)}
-            line = f"{len(result.fills):5d} fills  final value {result.final_value!r}"
-        except Exception as exc:
-            ok = False
-            status = {"status": "error", "error": _short_trace(exc)}
-            line = f"ERROR {status['error']}"
-        seconds = time.perf_counter() - t0
-        record["scenarios"][name] = status
-        log(f"[{engine}] ({k}/{len(scenarios)}) {name:40s} {line}  [{seconds:.2f}s]")
-    log(f"[{engine}] done in {time.perf_counter() - started:.1f}s")
-    # Written last: its presence means the run finished.
-    (out / "run.json").write_text(json_text(record), encoding="utf-8")
+    counts = {"ok": 0, "unsupported": 0, "error": 0}
+    timings: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+    k = 0
+    for mode in modes:
+        for name in scenarios:
+            k += 1
+            record["running"] = {"mode": mode, "scenario": name}
+            _write_record(run_json, record)
+            t0 = time.perf_counter()
+            try:
+                scenario = load_scenario(SCENARIOS_DIR / name)
+                result = engine.run(scenario, mode)
+                write_results(out / mode / name, result)
+                status: dict[str, Any] = {"status": "ok", "n_fills": len(result.fills)}
+                line = f"{len(result.fills):6d} fills  final value {result.final_value!r}"
+            except Unsupported as exc:
+                status = {"status": "unsupported", "knob": exc.knob, "why": exc.why}
+                line = f"unsupported: {exc}"
+            except InputError as exc:
+                ok = False
+                status = {"status": "error", "error": str(exc)}
+                line = f"ERROR {exc}"
+            except Exception as exc:
+                ok = False
+                status = {"status": "error", "error": _short_trace(exc)}
+                line = f"ERROR {status['error']}"
+            seconds = time.perf_counter() - t0
+            timings[mode][name] = round(seconds, 3)
+            counts[status["status"]] += 1
+            record["results"][mode][name] = status
+            if not quiet or status["status"] == "error":
+                log(f"[{engine_name}/{mode}] ({k}/{total}) {name:38s} {line}  [{seconds:.2f}s]")
+    del record["running"]
+    record["finished"] = True
+    _write_record(run_json, record)
+    # Wall times vary run to run, so they live apart from the (byte-identical) results.
+    _write_record(out / "timings.json", {"engine": engine_name, "seconds": round(time.perf_counter() - started, 3),
+                                         "scenarios": timings})
+    log(f"[{engine_name}] done in {time.perf_counter() - started:.1f}s: {counts['ok']} ran, "
+        f"{counts['unsupported']} unsupported, {counts['error']} errors")
     return ok
 
 
 def read_run(engine: str, runs_root: Path = RUNS_DIR) -> dict:
-    """The engine's run.json; HarnessError when the engine never finished a run."""
-    import json
-
+    """The engine's run.json (``finished`` False if its process died mid-run); HarnessError when absent."""
     path = runs_root / engine / "run.json"
     if not path.is_file():
-        raise HarnessError(f"engine {engine} produced no results ({path} is missing): "
-                           f"its session failed before finishing; run `nox -s {engine}` and read its output")
-    return json.loads(path.read_text(encoding="utf-8"))
+        raise HarnessError(f"engine {engine} has no run ({display_path(path)} is missing): its session did not start "
+                           f"or failed before running anything; run `nox -s {engine}` and read its output")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"engine {engine}: {display_path(path)} is unreadable ({exc}); run `nox -s {engine}` again") from None
+    if not isinstance(record, dict) or not isinstance(record.get("results"), dict):
+        raise HarnessError(f"engine {engine}: {display_path(path)} is not a run record; run `nox -s {engine}` again")
+    return record
 
 
-def load_run_result(engine: str, scenario: str, runs_root: Path = RUNS_DIR):
-    return read_results(runs_root / engine / scenario)
+def scenario_outcome(record: dict, mode: str, scenario: str) -> dict:
+    """One scenario's status in a run record, with the crash explained when the run did not finish."""
+    engine = record.get("engine", "?")
+    if "import_error" in record:
+        return {"status": "error", "error": f"engine {engine} cannot be loaded: {record['import_error']}"}
+    if mode not in record["results"]:
+        return {"status": "error", "error": f"engine {engine} did not run its {mode} mode"}
+    status = record["results"][mode].get(scenario)
+    if status is not None:
+        return status
+    running = record.get("running")
+    if not record.get("finished") and running:
+        if running == {"mode": mode, "scenario": scenario}:
+            return {"status": "error", "error": f"engine {engine} died while running this scenario ({mode} mode): "
+                                                f"its process ended without a result (a crash in the framework, or killed); "
+                                                f"run `nox -s {engine} -- --scenario {scenario}` to see its output"}
+        return {"status": "error", "error": f"engine {engine} did not run this scenario: it died earlier, while running "
+                                            f"{running['scenario']} ({running['mode']} mode)"}
+    if not record.get("finished"):
+        return {"status": "error", "error": f"engine {engine} did not finish its run; run `nox -s {engine}` to see why"}
+    return {"status": "error", "error": f"engine {engine} did not run this scenario (not selected in its session?)"}
+
+
+def load_run_result(engine: str, mode: str, scenario: str, runs_root: Path = RUNS_DIR):
+    return read_results(runs_root / engine / mode / scenario)

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from harness.contract import KNOBS, Contract, Knob
+from harness.contract import KNOBS, Contract, Knob, knob_problem
 from harness.errors import InputError
 
 __all__ = [
@@ -133,30 +133,10 @@ def _check_keys(path: Path, table: Mapping[str, Any], allowed: set[str], where: 
 
 
 def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
-    if knob.kind is str:
-        if not isinstance(raw, str) or raw not in knob.choices:
-            raise InputError(
-                path, knob.key, f"must be one of {', '.join(map(repr, knob.choices))}, got {raw!r}",
-                f"e.g. {knob.example}",
-            )
-        return raw
-    if knob.kind is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise InputError(path, knob.key, f"must be an integer, got {raw!r}", f"e.g. {knob.example}")
-        value: float | int = raw
-    else:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise InputError(path, knob.key, f"must be a number, got {raw!r}", f"e.g. {knob.example}")
-        value = float(raw)
-        if not math.isfinite(value):
-            raise InputError(path, knob.key, f"must be finite, got {raw!r}", f"e.g. {knob.example}")
-    if knob.bounds is not None:
-        lo, hi, lo_inc, hi_inc = knob.bounds
-        ok_lo = value >= lo if lo_inc else value > lo
-        ok_hi = value <= hi if hi_inc else value < hi
-        if not (ok_lo and ok_hi):
-            interval = f"{'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}"
-            raise InputError(path, knob.key, f"must be in {interval}, got {raw!r}", f"e.g. {knob.example}")
+    value = float(raw) if knob.kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
+    problem = knob_problem(knob, value)
+    if problem:
+        raise InputError(path, knob.key, problem, f"e.g. {knob.example}")
     return value
 
 
@@ -203,21 +183,7 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
     if "trail_source" in exits and values["trailing_stop"] is None:
         raise InputError(path, "[exits] trail_source", "has no effect without trailing_stop",
                          "remove it or add trailing_stop = ...")
-    return Contract(
-        fill=values["fill"],
-        cash=values["cash"],
-        sizing_mode=values["mode"],
-        size=values["size"],
-        fee=values["fee"],
-        slippage=values["slippage"],
-        stop_loss=values["stop_loss"],
-        take_profit=values["take_profit"],
-        stop_reference=values["stop_reference"],
-        trailing_stop=values["trailing_stop"],
-        trail_source=values["trail_source"],
-        max_bars=values["max_bars"],
-        units=values["units"],
-    )
+    return Contract(**{knob.field: values[knob.name] for knob in KNOBS})
 
 
 def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:

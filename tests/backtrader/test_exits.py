@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from adapters import backtrader as bt_adapter
+
+BACKTRADER = bt_adapter.Backtrader()
 from harness.results import validate_result
 from harness.scenario import Market, Scenario
 from tests.builders import bars, make_scenario
@@ -442,7 +444,7 @@ def test_close_mode_equity_two_assets_stop_and_close_fill_in_one_step():
             ((100.0, 101.0, 94.0, 96.0), (50.0, 52.0, 49.0, 51.0)),
             ((96.0, 97.0, 95.0, 96.0), (51.0, 52.0, 50.0, 52.0))]
     sc = two_assets(rows, entries=[[1, 0, 0, 0], [0, 1, 0, 0]], exits=[[0] * 4, [0] * 4], stop_loss=0.05, fee=0.001)
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     assert [(f.asset, f.bar, f.side, f.price, f.reason) for f in r.fills] == [
         ("A00", 0, "buy", 100.0, "signal"), ("A01", 1, "buy", 50.0, "signal"), ("A00", 2, "sell", 95.0, "stop_loss")]
     cash0 = 10_000.0 - 1000.0 - 1.0            # after A00's buy and fee
@@ -466,7 +468,7 @@ def test_close_mode_entry_does_not_see_a_stop_of_the_next_bar():
             ((96.0, 97.0, 95.0, 96.0), (60.0, 61.0, 59.0, 60.0))]
     sc = two_assets(rows, entries=[[1, 0, 0, 0], [0, 1, 0, 0]], exits=[[0] * 4, [0] * 4], stop_loss=0.05,
                     cash=1_550.0)
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     assert [(f.asset, f.bar, f.side, f.price, f.reason) for f in r.fills] == [
         ("A00", 0, "buy", 100.0, "signal"), ("A00", 2, "sell", 95.0, "stop_loss")]
     assert [(x.asset, x.bar, x.side) for x in r.rejections] == [("A01", 1, "buy")]
@@ -482,7 +484,7 @@ def test_next_open_entry_at_the_open_does_not_see_a_later_intrabar_stop():
             ((60.0, 61.0, 59.0, 60.0), (96.0, 97.0, 95.0, 96.0))]
     sc = two_assets(rows, entries=[[0, 1, 0, 0], [1, 0, 0, 0]], exits=[[0] * 4, [0] * 4], stop_loss=0.05,
                     cash=1_550.0, fill="next_open")
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     assert [(f.asset, f.bar, f.side, f.price, f.reason) for f in r.fills] == [
         ("A01", 1, "buy", 100.0, "signal"), ("A01", 2, "sell", 95.0, "stop_loss")]
     assert [(x.asset, x.bar, x.side) for x in r.rejections] == [("A00", 2, "buy")]
@@ -498,7 +500,7 @@ def test_next_open_entry_at_the_open_comes_before_another_assets_intrabar_stop()
             ((96.0, 97.0, 95.0, 96.0), (60.0, 61.0, 59.0, 60.0))]
     sc = two_assets(rows, entries=[[1, 0, 0, 0], [0, 1, 0, 0]], exits=[[0] * 4, [0] * 4], stop_loss=0.05,
                     cash=1_550.0, fill="next_open")
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     assert [(f.asset, f.bar, f.side, f.price, f.reason) for f in r.fills] == [
         ("A00", 1, "buy", 100.0, "signal"), ("A00", 2, "sell", 95.0, "stop_loss")]
     assert [(x.asset, x.bar, x.side) for x in r.rejections] == [("A01", 2, "buy")]

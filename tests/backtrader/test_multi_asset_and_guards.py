@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from adapters import backtrader as bt_adapter
+
+BACKTRADER = bt_adapter.Backtrader()
 from harness.results import validate_result
 from harness.scenario import Market, Scenario
 from tests.builders import bars, make_scenario
@@ -56,7 +58,7 @@ def test_assets_are_independent_and_a_late_listing_is_fine(fill):
     # A00: entry bar 0, exit bar 3.  A01: entry bar 2 (its first bar), exit bar 4.
     sc = two_asset_scenario(fill, entries=[[1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]],
                             exits=[[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0]], fee=0.001, slippage=0.002)
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     validate_result(r)
     f, s = 0.001, 0.002
     if fill == "close":
@@ -86,7 +88,7 @@ def test_two_assets_equity_in_close_mode():
     # A00 in on 0 (100.0) and out on 3 (103.0); A01 in on 2 (50.5), still long at the end (53.0).
     sc = two_asset_scenario("close", entries=[[1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]],
                             exits=[[0, 0, 0, 1, 0, 0], [0] * 6])
-    r = bt_adapter.run(sc)
+    r = BACKTRADER.run(sc)
     expected = [
         10_000.0,                                   # 0: bought A00 at its close
         9_000.0 + 1010.0,                           # 1
@@ -112,12 +114,12 @@ def with_contract(**changes) -> Scenario:
 
 def test_unknown_fill_mode_raises():
     with pytest.raises(NotImplementedError, match="fill mode"):
-        bt_adapter.run(with_contract(fill="vwap"))
+        BACKTRADER.run(with_contract(fill="vwap"))
 
 
 def test_unknown_sizing_mode_raises():
     with pytest.raises(NotImplementedError, match="sizing mode"):
-        bt_adapter.run(with_contract(sizing_mode="percent"))
+        BACKTRADER.run(with_contract(sizing_mode="percent"))
 
 
 def test_unknown_knob_raises(monkeypatch):
@@ -134,12 +136,12 @@ def test_unknown_knob_raises(monkeypatch):
 
     spec = dataclasses.replace(sc.spec, contract=FutureContract())
     with pytest.raises(NotImplementedError, match="break_even_stop"):
-        bt_adapter.run(Scenario(spec=spec, market=sc.market))
+        BACKTRADER.run(Scenario(spec=spec, market=sc.market))
 
 
 def test_entry_and_exit_on_the_same_bar_raises():
     with pytest.raises(ValueError, match="same bar"):
-        bt_adapter.run(make_scenario(OHLC, entries=[1, 1, 0], exits=[0, 1, 0]))
+        BACKTRADER.run(make_scenario(OHLC, entries=[1, 1, 0], exits=[0, 1, 0]))
 
 
 def test_module_interface():

@@ -11,6 +11,8 @@ import logging
 import pytest
 
 from adapters import backtrader as bt_adapter
+
+BACKTRADER = bt_adapter.Backtrader()
 from harness.results import validate_result
 from tests.builders import bars, make_scenario
 
@@ -33,7 +35,7 @@ CLOSE = OHLC["close"]
 
 
 def run(entries, exits, **kw):
-    result = bt_adapter.run(make_scenario(OHLC, entries=entries, exits=exits, **kw))
+    result = BACKTRADER.run(make_scenario(OHLC, entries=entries, exits=exits, **kw))
     validate_result(result)
     return result
 

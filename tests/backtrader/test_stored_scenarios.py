@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from adapters import backtrader as bt_adapter
+
+BACKTRADER = bt_adapter.Backtrader()
 from harness.results import validate_result
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.backtrader
 def test_stored_scenario(name):
     sc = load_scenario(SCENARIOS_DIR / name)
     if sc.spec.contract.sizing_mode == "target_weights":
-        r = bt_adapter.run(sc)
+        r = BACKTRADER.run(sc)
         validate_result(r)
         assert len(r.equity) == sc.market.n_bars and r.final_value == r.equity[-1]
         assert r.fills and {f.reason for f in r.fills} == {"rebalance"}

@@ -8,23 +8,30 @@ import json
 import pytest
 
 from harness import golden
-from harness.gate import validate
+from harness.gate import validate as gate_validate
 from harness.report import markdown, summary_doc, write_reports
 from harness.results import json_text, read_results, write_results
 from tests.core.test_compare import GOLDEN
 
 
-def write_run(runs, engine, results, errors=(), import_error=None):
-    record = {"engine": engine, "scenarios": {}}
+def write_run(runs, engine, results, errors=(), import_error=None, mode="contract", finished=True, running=None):
+    record = {"engine": engine, "finished": finished, "results": {mode: {}}, "modes": [mode]}
     if import_error:
         record["import_error"] = import_error
     for res in results:
-        write_results(runs / engine / res.scenario, dataclasses.replace(res, engine=engine))
-        record["scenarios"][res.scenario] = {"status": "ok", "n_fills": len(res.fills)}
+        write_results(runs / engine / mode / res.scenario, dataclasses.replace(res, engine=engine, mode=mode))
+        record["results"][mode][res.scenario] = {"status": "ok", "n_fills": len(res.fills)}
     for name, message in errors:
-        record["scenarios"][name] = {"status": "error", "error": message}
+        record["results"][mode][name] = {"status": "error", "error": message}
+    if running:
+        record["running"] = {"mode": mode, "scenario": running}
     (runs / engine).mkdir(parents=True, exist_ok=True)
     (runs / engine / "run.json").write_text(json_text(record))
+
+
+def validate(engines, scenarios, **kw):
+    """The gate on contract-mode runs only (the registry's modes are not these tests' business)."""
+    return gate_validate(engines, scenarios, modes={e: ("contract",) for e in engines}, **kw).checks
 
 
 @pytest.fixture
@@ -81,7 +88,7 @@ def test_a_corrupt_golden_file_is_an_error(store, corruption):
 def test_an_engine_that_never_ran_is_an_error(store):
     runs, gold = store
     [c] = validate(["vectorbt"], ["s"], runs_root=runs, golden_root=gold)
-    assert c.status == "error" and "produced no results" in c.problems[0]
+    assert c.status == "error" and "has no run" in c.problems[0] and "nox -s vectorbt" in c.problems[0]
 
 
 def test_an_engine_that_cannot_be_imported_is_an_error(store):
@@ -107,7 +114,7 @@ def test_a_moved_golden_price_fails_and_the_report_names_scenario_engine_asset_b
     assert comparisons[0].status == "fail"
     write_reports(comparisons, tmp_path / "latest")
     report = (tmp_path / "latest" / "report.md").read_text()
-    assert "### s / backtrader: fail" in report
+    assert "### s / backtrader / contract: fail" in report
     assert "| changed | A00 | 3 | sell | signal | price |" in report
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert summary["passed"] is False and summary["records"][0]["status"] == "fail"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.reference import run
+from engine.reference import Reference
+
+run = Reference().run
 from tests.builders import bars, make_scenario
 
 pytestmark = pytest.mark.reference

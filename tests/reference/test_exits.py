@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.reference import run
+from engine.reference import Reference
+
+run = Reference().run
 from harness.compare import rel_diff
 from harness.contract import TOLERANCES
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names

@@ -11,7 +11,9 @@ import dataclasses
 
 import pytest
 
-from engine.reference import run
+from engine.reference import Reference
+
+run = Reference().run
 from harness import golden
 from harness.compare import compare_results
 from harness.scenario import SCENARIOS_DIR, load_scenario

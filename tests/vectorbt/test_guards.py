@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-import adapters.vectorbt as adapter
+import adapters.vectorbt as vbt_adapter
+
+adapter = vbt_adapter.Vectorbt()
 from harness.contract import Contract
 from harness.scenario import Market, Scenario
 from tests.builders import bars, make_scenario

@@ -12,8 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters._vectorbt_rotation import ContractDivergence, run_rotation
-from engine.reference import run as reference_run
+from adapters._vectorbt_common import ContractDivergence
+from adapters._vectorbt_rotation import run_rotation
+from engine.reference import Reference
+
+reference_run = Reference().run
 from harness.compare import compare_results
 from harness.results import validate_result
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.vectorbt import run
+from adapters.vectorbt import Vectorbt
+
+run = Vectorbt().run
 from tests.builders import bars, make_scenario
 
 pytestmark = pytest.mark.vectorbt

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.vectorbt import run
+from adapters.vectorbt import Vectorbt
+
+run = Vectorbt().run
 from harness.results import validate_result
 from harness.scenario import load_scenario, scenario_names, SCENARIOS_DIR
 
