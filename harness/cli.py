@@ -121,49 +121,54 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
+    """Check (default) or write the goldens from the engines' last contract-mode runs."""
     from harness import golden
-    from harness.gate import validate  # noqa: F401  (same venv requirement as the gate)
+    from harness.report import _difference_rows
     from harness.results import RunResult
     from harness.runner import load_run_result, read_run, scenario_outcome
+    from harness.scenario import SCENARIOS_DIR, load_spec
 
     engines = _gate_engines(args)
     names = _select(args)
+    runs_root = Path(args.runs_root)
     per_scenario: dict[str, dict[str, RunResult]] = {n: {} for n in names}
-    problems: list[str] = []
+    blocked: dict[str, list[str]] = {n: [] for n in names}
     for engine in engines:
-        try:
-            record = read_run(engine, Path(args.runs_root))
-        except HarnessError as exc:
-            problems.append(str(exc))
-            continue
+        record = read_run(engine, runs_root)
         for name in names:
             outcome = scenario_outcome(record, "contract", name)
             if outcome["status"] == "ok":
-                per_scenario[name][engine] = load_run_result(engine, "contract", name, Path(args.runs_root))
+                per_scenario[name][engine] = load_run_result(engine, "contract", name, runs_root)
             elif outcome["status"] == "error":
-                problems.append(f"{name}: {engine}: {outcome['error']}")
-    written = 0
-    for name in names:
-        results = per_scenario[name]
-        if "reference" not in results:
-            problems.append(f"{name}: no reference result")
+                blocked[name].append(f"{engine}: {outcome['error']}")
+    contracts = {n: load_spec(SCENARIOS_DIR / n).contract for n in names}
+    ready = {n: r for n, r in per_scenario.items() if not blocked[n]}
+    reviews = golden.review(ready, contracts, root=Path(args.golden_root), write=args.write)
+    verb = "written" if args.write else "would change"
+    for r in reviews:
+        if r.state == "current":
+            if not args.quiet:
+                print(f"{r.scenario:40s} current")
             continue
-        if not results["reference"].fills:
-            problems.append(f"{name}: the reference engine made no fills; a golden result must have fills to compare")
-            continue
-        try:
-            golden.write(name, results)
-            written += 1
-            print(f"{name:40s} written ({', '.join(sorted(results))} agree)")
-        except golden.DisagreementError as exc:
-            problems.append(str(exc))
-            for c in exc.disagreements:
-                for p in c.problems:
-                    problems.append(f"    {c.engine}: {p}")
-    for p in problems:
-        print(f"REFUSED {p}", file=sys.stderr)
-    print(f"{written} golden result(s) written, {len(names) - written} refused")
-    return 0 if written == len(names) and not problems else 1
+        shown = {"new": "new" if args.write else "would be new", "changed": verb, "refused": "REFUSED"}[r.state]
+        print(f"{r.scenario:40s} {shown}")
+        for note in r.notes:
+            print(f"    {note}")
+        if r.diff is not None:
+            for row in _difference_rows(r.diff)[:20]:
+                print("    " + " | ".join(row))
+    for name, why in blocked.items():
+        if why:
+            print(f"{name:40s} REFUSED (an engine failed)")
+            for line in why:
+                print(f"    {line}")
+    changing = [r for r in reviews if r.changes]
+    refused = [r for r in reviews if r.state == "refused"] + [n for n, why in blocked.items() if why]
+    print(f"{len(reviews) - len(changing) - len([r for r in reviews if r.state == 'refused'])} current, "
+          f"{len(changing)} {verb}, {len(refused)} refused")
+    if not args.write and changing:
+        print("review the differences above; `nox -s golden -- --write` stores them (say why in the commit)")
+    return 1 if refused or (changing and not args.write) else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -220,9 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_args(p)
     p.set_defaults(func=cmd_gate)
 
-    p = sub.add_parser("golden", help="write goldens from the reference run where every engine agrees")
+    p = sub.add_parser("golden", help="check the goldens against the engines' last runs; --write stores them")
+    p.add_argument("--write", action="store_true", help="store new and changed goldens (only where every engine agrees)")
     p.add_argument("--engine", action="append", help=argparse.SUPPRESS)
     p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help=argparse.SUPPRESS)
+    p.add_argument("--golden-root", default=str(ROOT / "golden"), help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="do not list current goldens")
     scenario_args(p)
     p.set_defaults(func=cmd_golden)
 

@@ -1,28 +1,35 @@
 """The golden store: agreed results per scenario, with their provenance.
 
-``golden/<scenario>/`` holds the same three files as a run (fills.csv,
-equity.csv, summary.json); summary.json adds ``provenance``: which engines, at
-which versions, agreed on it. :func:`check` is the one place that loads a
-golden result and compares a run with it; :func:`write` is the one place that
-rewrites goldens, and it refuses unless every engine agrees.
+``golden/<scenario>/`` holds the same files as a run; its summary.json adds
+``provenance``: the engines, modes and framework versions that agreed on it, the
+input hashes and full contract it was made from, and the tolerances they agreed
+at. :func:`load` is the one way a golden result is read; :func:`review` is the one
+compare-or-write core (pytest-regressions' shape): it works out what every golden
+would become, diffs it against what is stored, and only with ``write=True``
+replaces the golden tree, all at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+from harness.atomic import STAGING_PREFIX, recover, replace_dir
 from harness.compare import Comparison, compare_results, error
+from harness.contract import TOLERANCES, Contract
 from harness.errors import HarnessError, InputError
 from harness.results import RunResult, read_results, write_results
 from harness.scenario import SCENARIOS_DIR
 
-__all__ = ["GOLDEN_DIR", "load", "check", "write", "DisagreementError"]
+__all__ = ["GOLDEN_DIR", "load", "check", "provenance", "Review", "review", "DisagreementError"]
 
 GOLDEN_DIR = SCENARIOS_DIR.parent / "golden"
-REGENERATE = "regenerate it with `nox -s golden` (writes only when all engines agree)"
+REGENERATE = "regenerate it with `nox -s golden -- --write` (writes only where all engines agree)"
 
 
 class DisagreementError(HarnessError):
@@ -62,30 +69,101 @@ def check(scenario: str, obtained: RunResult, root: Path = GOLDEN_DIR) -> Compar
     return compare_results(expected, obtained)
 
 
-def agreement(results: Mapping[str, RunResult], source: str = "reference") -> list[Comparison]:
-    """Every other engine's result compared with ``source``'s."""
-    expected = results[source]
-    return [compare_results(expected, obtained) for name, obtained in results.items() if name != source]
-
-
-def write(scenario: str, results: Mapping[str, RunResult], root: Path = GOLDEN_DIR,
-          source: str = "reference") -> RunResult:
-    """Store ``results[source]`` as the golden result, only if every engine agrees with it."""
-    if source not in results:
-        raise HarnessError(f"{scenario}: no {source} result to write")
-    if len(results) < 2:
-        raise HarnessError(f"{scenario}: a golden result needs at least two engines in agreement")
-    comparisons = agreement(results, source)
-    disagreements = [c for c in comparisons if not c.passed]
-    if disagreements:
-        raise DisagreementError(scenario, disagreements)
-    expected = results[source]
-    provenance = {
+def provenance(results: Mapping[str, RunResult], contract: Contract, source: str = "reference") -> dict:
+    """Who agreed on a golden result, on what, and how closely."""
+    return {
         "source_engine": source,
         "agreed": {name: f"{r.framework} {r.framework_version}" for name, r in sorted(results.items())},
-        "written_by": "nox -s golden",
+        "modes": {name: r.mode for name, r in sorted(results.items())},
+        "contract": asdict(contract),
+        "tolerances": asdict(TOLERANCES),
+        "written_by": "nox -s golden -- --write",
     }
+
+
+def agreed_result(scenario: str, results: Mapping[str, RunResult], contract: Contract,
+                  source: str = "reference") -> RunResult:
+    """``results[source]`` with its provenance, if every other engine agrees with it; else DisagreementError."""
+    if source not in results:
+        raise HarnessError(f"{scenario}: no {source} result")
+    if len(results) < 2:
+        raise HarnessError(f"{scenario}: a golden result needs at least two engines in agreement")
+    if not results[source].fills:
+        raise HarnessError(f"{scenario}: the {source} engine made no fills; a golden result must have fills to compare")
+    disagreements = [c for c in (compare_results(results[source], r) for name, r in results.items() if name != source)
+                     if not c.passed]
+    if disagreements:
+        raise DisagreementError(scenario, disagreements)
     # Everything the source engine produced, plus provenance: nothing is rebuilt by hand here.
-    golden = dataclasses.replace(expected, extra=MappingProxyType({"provenance": provenance}))
-    write_results(root / scenario, golden)
-    return golden
+    return dataclasses.replace(results[source], extra=MappingProxyType({"provenance": provenance(results, contract, source)}))
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What one scenario's golden would become."""
+
+    scenario: str
+    state: str  # "current", "new", "changed", "refused"
+    candidate: RunResult | None = None
+    diff: Comparison | None = None  # stored golden vs candidate, when both exist
+    notes: tuple[str, ...] = ()  # why refused, or what changed besides fills
+
+    @property
+    def changes(self) -> bool:
+        return self.state in ("new", "changed")
+
+
+def _review_one(name: str, results: Mapping[str, RunResult], contract: Contract, root: Path) -> Review:
+    try:
+        candidate = agreed_result(name, results, contract)
+    except DisagreementError as exc:
+        notes = [str(exc)] + [f"    {c.engine}: {p}" for c in exc.disagreements for p in c.problems]
+        return Review(name, "refused", notes=tuple(notes))
+    except HarnessError as exc:
+        return Review(name, "refused", notes=(str(exc),))
+    try:
+        stored = load(name, root)
+    except InputError as exc:
+        return Review(name, "new", candidate, notes=(f"no usable golden yet ({exc.problem})",))
+    diff = compare_results(stored, candidate)
+    notes = []
+    if stored.extra.get("provenance") != candidate.extra["provenance"]:
+        old, new = stored.extra.get("provenance", {}), candidate.extra["provenance"]
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                notes.append(f"provenance {key}: {old.get(key)!r} -> {new.get(key)!r}")
+    if stored.summary() != candidate.summary() and not notes and not diff.problems:
+        notes.append("summary.json fields changed")
+    same = not diff.problems and not diff.differs and not notes
+    return Review(name, "current" if same else "changed", candidate, diff, tuple(notes))
+
+
+def review(results: Mapping[str, Mapping[str, RunResult]], contracts: Mapping[str, Contract], *,
+           root: Path = GOLDEN_DIR, write: bool = False) -> list[Review]:
+    """Every scenario's golden as the engines' contract runs make it, against what is stored.
+
+    ``results``: scenario -> engine -> its contract-mode result. With ``write``,
+    every new or changed golden (never a refused one) is written, and the whole
+    golden tree is replaced at once: an interrupted write leaves every golden as
+    it was and no staging folder behind.
+    """
+    recover(root.parent)  # a writer killed earlier
+    reviews = [_review_one(name, results[name], contracts[name], root) for name in sorted(results)]
+    if write and any(r.changes for r in reviews):
+        _replace_tree(root, [r for r in reviews if r.changes])
+    return reviews
+
+
+def _replace_tree(root: Path, changed: list[Review]) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{root.name}.", dir=root.parent))
+    try:
+        tree = staging / "tree"
+        if root.exists():
+            shutil.copytree(root, tree, symlinks=False)
+        else:
+            tree.mkdir()
+        for r in changed:
+            write_results(tree / r.scenario, r.candidate)
+        replace_dir(root, tree)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

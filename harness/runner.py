@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from harness.engines import ANY, Engine, Unsupported, load_engine
 from harness.errors import HarnessError, InputError, display_path
-from harness.registry import engine_entries
+from harness.registry import EngineEntry, engine_entries
 from harness.results import json_text, read_results, write_results
 from harness.scenario import SCENARIOS_DIR, load_scenario
 
@@ -60,12 +60,14 @@ def _write_record(path: Path, record: dict) -> None:
 
 
 def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | None = None,
-               runs_root: Path = RUNS_DIR, log: Callable[[str], None] = print, quiet: bool = False) -> bool:
+               runs_root: Path = RUNS_DIR, log: Callable[[str], None] = print, quiet: bool = False,
+               entries: dict[str, EngineEntry] | None = None) -> bool:
     """Run ``engine_name`` on each scenario in each mode; True when nothing errored.
 
     Unsupported scenarios are not errors (they are reported as such by the gate).
+    ``entries`` replaces the registry (tests register engines of their own).
     """
-    entries = engine_entries()
+    entries = engine_entries() if entries is None else entries
     if engine_name not in entries:
         raise HarnessError(f"unknown engine {engine_name!r}; registered engines: {', '.join(entries)}")
     modes = list(modes or entries[engine_name].modes)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harness import golden
+from harness.contract import Contract
 from harness.gate import validate as gate_validate
 from harness.report import markdown, summary_doc, write_reports
 from harness.results import json_text, read_results, write_results
@@ -34,10 +35,20 @@ def validate(engines, scenarios, **kw):
     return gate_validate(engines, scenarios, modes={e: ("contract",) for e in engines}, **kw).checks
 
 
+CONTRACT = Contract(fill="close", cash=10_000.0, sizing_mode="fixed", size=10.0, fee=0.0, slippage=0.0)
+
+
+def write_golden(name, results, root):
+    [review] = golden.review({name: results}, {name: CONTRACT}, root=root, write=True)
+    if review.state == "refused":
+        raise golden.DisagreementError(name, []) if not review.notes else AssertionError(review.notes)
+    return review
+
+
 @pytest.fixture
 def store(tmp_path):
     runs, gold = tmp_path / "runs", tmp_path / "golden"
-    golden.write("s", {"reference": dataclasses.replace(GOLDEN, engine="reference"),
+    write_golden("s", {"reference": dataclasses.replace(GOLDEN, engine="reference"),
                        "other": dataclasses.replace(GOLDEN, engine="other")}, root=gold)
     return runs, gold
 
@@ -125,7 +136,7 @@ def test_golden_keeps_every_part_of_the_result_rejections_included(tmp_path):
 
     refused = (Rejection(asset="A00", bar=2, timestamp=GOLDEN.timestamps[2], side="buy", size=5.0, reason="rebalance"),)
     source = dataclasses.replace(GOLDEN, engine="reference", rejections=refused)
-    golden.write("s", {"reference": source, "other": dataclasses.replace(source, engine="other")}, root=tmp_path)
+    write_golden("s", {"reference": source, "other": dataclasses.replace(source, engine="other")}, root=tmp_path)
     stored = golden.load("s", tmp_path)
     assert stored.rejections == refused
     assert (stored.fills, stored.equity, stored.final_value) == (source.fills, source.equity, source.final_value)
@@ -133,11 +144,11 @@ def test_golden_keeps_every_part_of_the_result_rejections_included(tmp_path):
 
 def test_golden_write_refuses_when_engines_disagree(tmp_path):
     other = dataclasses.replace(GOLDEN, engine="vectorbt", final_value=GOLDEN.final_value + 1)
-    with pytest.raises(golden.DisagreementError) as info:
-        golden.write("s", {"reference": dataclasses.replace(GOLDEN, engine="reference"), "vectorbt": other},
-                     root=tmp_path)
-    assert info.value.disagreements[0].engine == "vectorbt"
-    assert not (tmp_path / "s").exists()
+    root = tmp_path / "golden"
+    [review] = golden.review({"s": {"reference": dataclasses.replace(GOLDEN, engine="reference"), "vectorbt": other}},
+                             {"s": CONTRACT}, root=root, write=True)
+    assert review.state == "refused" and "vectorbt disagree" in review.notes[0]
+    assert not (root / "s").exists()
 
 
 def test_reports_are_byte_identical_run_after_run(store, tmp_path):

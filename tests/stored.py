@@ -1,0 +1,37 @@
+"""Stored scenarios as per-engine test cases: each supported scenario run and compared with its golden.
+
+Used by each engine's own tests (they run in that engine's environment, without
+the reference engine). A scenario outside the engine's capabilities for the mode
+is left out here and reported `unsupported` by the gate; at least one must run.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from harness import golden
+from harness.engines import Engine, Unsupported
+from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
+
+__all__ = ["stored_scenario_checks"]
+
+
+def stored_scenario_checks(engine: Engine, mode: str = "contract") -> dict[str, Callable[[], list[str]]]:
+    """scenario name -> a check returning the problems of the engine's run against the golden (empty: exact)."""
+    checks: dict[str, Callable[[], list[str]]] = {}
+    for name in scenario_names():
+        spec = load_spec(SCENARIOS_DIR / name)
+        try:
+            engine.judged_contract(spec.contract, mode)
+        except Unsupported:
+            continue
+
+        def check(name: str = name) -> list[str]:
+            # Unsupported propagates: an engine's check() hook may refuse what its table accepts.
+            result = engine.run(load_scenario(SCENARIOS_DIR / name), mode)
+            return list(golden.check(name, result).problems)
+
+        checks[name] = check
+    if not checks:
+        raise AssertionError(f"{engine.name} ({mode} mode) supports none of the stored scenarios")
+    return checks
