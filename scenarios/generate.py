@@ -4,12 +4,22 @@ Each generator takes the ``[generator]`` table of a scenario.toml (its ``seed``
 and parameters) and returns the text of every input file. The same spec gives
 the same bytes on every machine: numpy's PCG64 stream is stable across
 versions, prices are rounded to cents, and floats are written with ``repr``.
+
+The real-data generators (``real_sma_signals``, ``real_momentum_rotation``)
+read published market data committed once under ``scenarios/_data/`` (its
+README records where each file came from); they check each file's sha256
+against the spec and compute their signals with exactly rounded sums
+(``math.fsum``), so they too give the same bytes everywhere.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
-from typing import Any, Callable, Mapping
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +28,7 @@ from harness.results import format_float
 __all__ = ["GENERATORS", "build_inputs"]
 
 START_DATE = "2021-01-04"  # a Monday
+DATA_DIR = Path(__file__).resolve().parent / "_data"  # committed raw market data (see _data/README.md)
 
 
 def business_days(n: int, start: str = START_DATE) -> list[str]:
@@ -183,10 +194,175 @@ def top_k_momentum(seed: int, *, assets: int, bars: int, k: int, gross: float, l
     }
 
 
+# ------------------------------------------------------------------ real market data
+#
+# Raw files live once in scenarios/_data/, byte for byte as published upstream;
+# nothing is fetched at build time. Each spec names its file in a [generator.source]
+# table with its provenance, and the build refuses a file whose sha256 differs.
+
+SOURCE_KEYS = ("file", "repo", "path", "commit", "blob", "licence", "sha256")
+
+
+def _raw_rows(source: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The rows of a committed raw CSV (header names as published), after checking its provenance record."""
+    if not isinstance(source, Mapping):
+        raise ValueError(f"source must be a table ({', '.join(SOURCE_KEYS)}), got {source!r}")
+    missing = [k for k in SOURCE_KEYS if not isinstance(source.get(k), str) or not source[k]]
+    if missing:
+        raise ValueError(f"source {source.get('file', '?')!r}: missing {', '.join(missing)} (provenance is required)")
+    unknown = sorted(set(source) - set(SOURCE_KEYS) - {"asset"})
+    if unknown:
+        raise ValueError(f"source {source['file']!r}: unknown key(s) {', '.join(unknown)}")
+    path = DATA_DIR / source["file"]
+    if path.parent != DATA_DIR or not path.is_file():
+        raise ValueError(f"source file {source['file']!r} is not a file in scenarios/_data/")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != source["sha256"]:
+        raise ValueError(f"scenarios/_data/{source['file']} has sha256 {digest[:12]}..., the spec records "
+                         f"{source['sha256'][:12]}...: restore the file from {source['repo']} {source['commit'][:10]}")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+def _ohlcv(rows: list[dict[str, str]], file: str) -> dict[str, list]:
+    """Timestamp and Open/High/Low/Close/Volume columns of raw rows, values as published.
+
+    The timestamp is the first column, whatever its header ("" or "Date");
+    "YYYY-MM-DD HH:MM:SS" becomes "YYYY-MM-DDTHH:MM:SS" (the loader's ISO form).
+    Every other column (e.g. "Adj Close") is dropped. Prices are not touched:
+    a raw bar that breaks an input rule reaches the loader, which refuses it.
+    """
+    if not rows:
+        raise ValueError(f"{file}: no rows")
+    ts_col = next(iter(rows[0]))
+    out: dict[str, list] = {"timestamp": [], "open": [], "high": [], "low": [], "close": [], "volume": []}
+    for k, row in enumerate(rows):
+        stamp = row[ts_col]
+        if len(stamp) == 19 and stamp[10] == " ":
+            stamp = stamp[:10] + "T" + stamp[11:]
+        out["timestamp"].append(stamp)
+        for col in ("open", "high", "low", "close", "volume"):
+            try:
+                out[col].append(float(row[col.capitalize()]))
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"{file}: row {k + 2}: column {col.capitalize()!r} is missing or not a number") from None
+    return out
+
+
+def _sma(values: Sequence[float], n: int) -> list[float]:
+    """Simple moving average (NaN for the first n-1 bars); math.fsum: exactly rounded, the same everywhere."""
+    return [math.fsum(values[t - n + 1: t + 1]) / n if t >= n - 1 else math.nan for t in range(len(values))]
+
+
+def sma_cross_signals(close: Sequence[float], fast: int, slow: int, entry_rule: str) -> tuple[list[bool], list[bool]]:
+    """Exit when the fast SMA crosses below the slow one; enter when it crosses above
+    (``entry_rule = "cross"``) or on every bar it is above (``"state"``: re-enters the bar
+    after a stop, once the contract allows it)."""
+    if not 0 < fast < slow:
+        raise ValueError(f"need 0 < fast < slow, got fast={fast}, slow={slow}")
+    if entry_rule not in ("cross", "state"):
+        raise ValueError(f"entry_rule must be cross or state, got {entry_rule!r}")
+    f, s = _sma(close, fast), _sma(close, slow)
+    n = len(close)
+    above = [t >= slow - 1 and f[t] > s[t] for t in range(n)]
+    below = [t >= slow - 1 and f[t] < s[t] for t in range(n)]
+    exits = [t >= slow and below[t] and not below[t - 1] for t in range(n)]
+    if entry_rule == "state":
+        entries = above
+    else:
+        entries = [t >= slow and above[t] and not above[t - 1] for t in range(n)]
+    return entries, exits
+
+
+def real_sma_signals(seed: int, *, source: Mapping[str, Any], asset: str, fast: int, slow: int,
+                     entry_rule: str = "cross") -> dict[str, str]:
+    """One asset's published OHLCV bars (scenarios/_data/, see ``source``) with SMA-cross signals.
+
+    ``seed`` is unused (the data and the rule are deterministic) but kept so every spec has one.
+    """
+    del seed
+    bars = _ohlcv(_raw_rows(source), source["file"])
+    entries, exits = sma_cross_signals(bars["close"], fast, slow, entry_rule)
+    cols = ("open", "high", "low", "close", "volume")
+    price_rows = [[ts, asset] + [format_float(bars[c][t]) for c in cols] for t, ts in enumerate(bars["timestamp"])]
+    signal_rows = [[ts, asset, str(int(entries[t])), str(int(exits[t]))] for t, ts in enumerate(bars["timestamp"])]
+    return {
+        "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
+        "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),
+    }
+
+
+def real_momentum_rotation(seed: int, *, sources: Sequence[Mapping[str, Any]], k: int, gross: float,
+                           lookback: int, end: str = "common") -> dict[str, str]:
+    """A monthly top-``k`` momentum rotation over published daily bars (one ``sources`` table per asset).
+
+    Calendar: the union of the files' dates, cut at the last date every file has
+    (``end = "common"``: a file that stops early would otherwise leave its asset
+    without bars, which the loader refuses). An asset lists at its file's first row.
+    Rebalance bars: the last bar of each calendar month (the data's last bar is not one).
+    On each, the ``k`` listed assets with the best ``lookback``-bar return (those with at
+    least ``lookback`` earlier bars; ties by asset order) get ``gross / k``, the others 0.
+    ``seed`` is unused.
+    """
+    del seed
+    if end != "common":
+        raise ValueError(f"end must be 'common', got {end!r}")
+    if not sources:
+        raise ValueError("sources: need at least one asset")
+    if not 0 < k <= len(sources):
+        raise ValueError(f"k must be in 1..{len(sources)}, got {k}")
+    if not 0.0 < gross <= 1.0:
+        raise ValueError(f"gross must be in (0, 1], got {gross}")
+    if lookback < 1:
+        raise ValueError(f"lookback must be positive, got {lookback}")
+    names, per_asset = [], []
+    for src in sources:
+        if not isinstance(src.get("asset"), str) or not src["asset"]:
+            raise ValueError(f"source {src.get('file', '?')!r}: missing asset (the name written in prices.csv)")
+        names.append(src["asset"])
+        per_asset.append(_ohlcv(_raw_rows(src), src["file"]))
+    if len(set(names)) != len(names):
+        raise ValueError(f"asset names repeat: {names}")
+    last = min(bars["timestamp"][-1] for bars in per_asset)
+    stamps = sorted({ts for bars in per_asset for ts in bars["timestamp"] if ts <= last})
+    row_of = {ts: i for i, ts in enumerate(stamps)}
+    n, m = len(stamps), len(names)
+    cols = ("open", "high", "low", "close", "volume")
+    grid: dict[str, list[list[float | None]]] = {c: [[None] * m for _ in range(n)] for c in cols}
+    for j, bars in enumerate(per_asset):
+        for t, ts in enumerate(bars["timestamp"]):
+            if ts <= last:
+                for c in cols:
+                    grid[c][row_of[ts]][j] = bars[c][t]
+    close = grid["close"]
+    first = [next(i for i in range(n) if close[i][j] is not None) for j in range(m)]
+
+    weight = gross / k
+    price_rows, weight_rows = [], []
+    for i, ts in enumerate(stamps):
+        for j in range(m):
+            if close[i][j] is not None:
+                price_rows.append([ts, names[j]] + [format_float(grid[c][i][j]) for c in cols])
+        if i == n - 1 or stamps[i + 1][:7] == ts[:7]:
+            continue  # not the last bar of a month
+        listed = [j for j in range(m) if close[i][j] is not None]
+        eligible = [j for j in listed if i - lookback >= first[j] and close[i - lookback][j] is not None]
+        scores = {j: close[i][j] / close[i - lookback][j] - 1.0 for j in eligible}
+        picked = set(sorted(eligible, key=lambda j: (-scores[j], j))[:k])
+        for j in listed:
+            weight_rows.append([ts, names[j], format_float(weight if j in picked else 0.0)])
+    return {
+        "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
+        "weights.csv": _csv(("timestamp", "asset", "weight"), weight_rows),
+    }
+
+
 GENERATORS: dict[str, Callable[..., dict[str, str]]] = {
     "random_walk_signals": random_walk_signals,
     "hand_built": hand_built,
     "top_k_momentum": top_k_momentum,
+    "real_sma_signals": real_sma_signals,
+    "real_momentum_rotation": real_momentum_rotation,
 }
 
 
