@@ -159,8 +159,20 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class BacktraderRun:
-    result: Output
+    """One run of the signal path: what the broker did, and the orders it refused (with their status)."""
+
+    output: Output
     rejections: tuple[Rejection, ...]
+    scenario: Scenario
+
+    @property
+    def result(self):
+        """The canonical result, as the engine door builds it (for tests that call :func:`simulate`)."""
+        from harness.results import build_result
+
+        return build_result(self.scenario, engine="backtrader", framework="backtrader", framework_version="test",
+                            contract=self.scenario.spec.contract, fills=self.output.fills, equity=self.output.equity,
+                            final_value=self.output.final_value, rejections=self.output.rejections)
 
 
 # ------------------------------------------------------------------------------ feed
@@ -608,8 +620,8 @@ def simulate(scenario: Scenario) -> BacktraderRun:
     if equity[-1] != final_value:
         raise RuntimeError(f"last-bar value {equity[-1]!r} != broker final value {final_value!r}")
 
-    result = Output(fills=plan.fills, equity=equity, final_value=final_value, rejections=plan.refused)
-    return BacktraderRun(result=result, rejections=tuple(plan.rejections))
+    output = Output(fills=plan.fills, equity=equity, final_value=final_value, rejections=plan.refused)
+    return BacktraderRun(output=output, rejections=tuple(plan.rejections), scenario=scenario)
 
 
 class Backtrader(Engine):
@@ -644,7 +656,7 @@ class Backtrader(Engine):
     }
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
-        return simulate(scenario).result
+        return simulate(scenario).output
 
     def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
         from adapters._backtrader_rotation import run_rotation

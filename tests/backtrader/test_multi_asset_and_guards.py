@@ -10,10 +10,12 @@ import pytest
 
 from adapters import backtrader as bt_adapter
 
-BACKTRADER = bt_adapter.Backtrader()
+from harness.engines import Unsupported
 from harness.results import validate_result
 from harness.scenario import Market, Scenario
 from tests.builders import bars, make_scenario
+
+BACKTRADER = bt_adapter.Backtrader()
 
 pytestmark = pytest.mark.backtrader
 
@@ -112,14 +114,14 @@ def with_contract(**changes) -> Scenario:
     return Scenario(spec=spec, market=sc.market)
 
 
-def test_unknown_fill_mode_raises():
-    with pytest.raises(NotImplementedError, match="fill mode"):
-        BACKTRADER.run(with_contract(fill="vwap"))
+def test_a_behaviour_outside_the_contract_modes_capabilities_is_unsupported_with_its_knob():
+    with pytest.raises(Unsupported, match=r"\[exits\] stop_resolution"):
+        BACKTRADER.run(with_contract(stop_loss=0.05, trailing_stop=0.05, stop_resolution="queue"))
 
 
-def test_unknown_sizing_mode_raises():
-    with pytest.raises(NotImplementedError, match="sizing mode"):
-        BACKTRADER.run(with_contract(sizing_mode="percent"))
+def test_a_contract_the_loader_would_refuse_cannot_even_be_built():
+    with pytest.raises(ValueError, match="fill"):
+        with_contract(fill="vwap")
 
 
 def test_unknown_knob_raises(monkeypatch):
@@ -135,7 +137,7 @@ def test_unknown_knob_raises(monkeypatch):
             return {**sc.spec.contract.as_dict(), "break_even_stop": 0.05}
 
     spec = dataclasses.replace(sc.spec, contract=FutureContract())
-    with pytest.raises(NotImplementedError, match="break_even_stop"):
+    with pytest.raises(Unsupported, match="break_even_stop"):
         BACKTRADER.run(Scenario(spec=spec, market=sc.market))
 
 
@@ -144,7 +146,6 @@ def test_entry_and_exit_on_the_same_bar_raises():
         BACKTRADER.run(make_scenario(OHLC, entries=[1, 1, 0], exits=[0, 1, 0]))
 
 
-def test_module_interface():
-    assert bt_adapter.ENGINE == "backtrader"
-    assert bt_adapter.FRAMEWORK == "backtrader"
-    assert bt_adapter.framework_version() == "1.9.78.123"
+def test_engine_interface():
+    assert (BACKTRADER.name, BACKTRADER.framework) == ("backtrader", "backtrader")
+    assert BACKTRADER.framework_version() == "1.9.78.123"

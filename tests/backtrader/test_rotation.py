@@ -12,17 +12,19 @@ import math
 
 import pytest
 
-from adapters._backtrader_rotation import run_rotation
+from adapters.backtrader import Backtrader
 from harness.results import validate_result
 from tests.builders import bars, make_rotation, make_scenario
 
 pytestmark = pytest.mark.backtrader
 
+run_rotation_result = Backtrader().run
+
 NAN = float("nan")
 
 
 def run(*args, **kwargs):
-    result = run_rotation(make_rotation(*args, **kwargs))
+    result = run_rotation_result(make_rotation(*args, **kwargs))
     validate_result(result)
     assert result.final_value == result.equity[-1]
     assert all(f.reason == "rebalance" for f in result.fills)
@@ -207,7 +209,7 @@ def test_next_open_cash_check_is_at_execution_not_at_submission():
 @pytest.mark.parametrize("fill", ["close", "next_open"])
 def test_a_rebalance_on_the_last_bar_never_fills(fill):
     px = [[100.0, 50.0]] * 2
-    r = run_rotation(make_rotation(px, px, {1: [0.5, 0.5]}, fill=fill))
+    r = run_rotation_result(make_rotation(px, px, {1: [0.5, 0.5]}, fill=fill))
     assert r.fills == () and r.rejections == ()
     assert r.equity == (1000.0, 1000.0) and r.final_value == 1000.0
 
@@ -271,6 +273,8 @@ def test_an_asset_listing_late_next_open():
 
 
 def test_a_fixed_size_scenario_is_not_a_rotation():
+    from adapters._backtrader_rotation import run_rotation
+
     sc = make_scenario(bars((100.0, 101.0, 99.0, 100.0), (100.0, 101.0, 99.0, 100.0)), entries=[1, 0], exits=[0, 0])
     with pytest.raises(NotImplementedError):
         run_rotation(sc)

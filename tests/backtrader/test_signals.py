@@ -12,9 +12,10 @@ import pytest
 
 from adapters import backtrader as bt_adapter
 
-BACKTRADER = bt_adapter.Backtrader()
 from harness.results import validate_result
 from tests.builders import bars, make_scenario
+
+BACKTRADER = bt_adapter.Backtrader()
 
 pytestmark = pytest.mark.backtrader
 

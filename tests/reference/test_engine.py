@@ -6,8 +6,9 @@ import pytest
 
 from engine.reference import Reference
 
-run = Reference().run
 from tests.builders import bars, make_scenario
+
+run = Reference().run
 
 pytestmark = pytest.mark.reference
 

@@ -11,11 +11,12 @@ import pytest
 
 from engine.reference import Reference
 
-run = Reference().run
 from harness.compare import rel_diff
 from harness.contract import TOLERANCES
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 from tests.builders import bars, make_scenario
+
+run = Reference().run
 
 pytestmark = pytest.mark.reference
 

@@ -13,10 +13,11 @@ import pytest
 
 from engine.reference import Reference
 
-run = Reference().run
 from harness import golden
 from harness.compare import compare_results
 from harness.scenario import SCENARIOS_DIR, load_scenario
+
+run = Reference().run
 
 pytestmark = pytest.mark.reference
 

@@ -6,8 +6,9 @@ import pytest
 
 from engine.reference import Reference
 
-run = Reference().run
 from tests.builders import make_rotation
+
+run = Reference().run
 
 pytestmark = pytest.mark.reference
 

@@ -9,10 +9,11 @@ import pytest
 
 import adapters.vectorbt as vbt_adapter
 
-adapter = vbt_adapter.Vectorbt()
 from harness.contract import Contract
 from harness.scenario import Market, Scenario
 from tests.builders import bars, make_scenario
+
+adapter = vbt_adapter.Vectorbt()
 
 pytestmark = pytest.mark.vectorbt
 

@@ -16,11 +16,12 @@ from adapters._vectorbt_common import ContractDivergence
 from adapters._vectorbt_rotation import run_rotation
 from engine.reference import Reference
 
-reference_run = Reference().run
 from harness.compare import compare_results
 from harness.results import validate_result
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 from tests.builders import bars, make_rotation, make_scenario
+
+reference_run = Reference().run
 
 pytestmark = pytest.mark.vectorbt
 

@@ -10,8 +10,9 @@ import pytest
 
 from adapters.vectorbt import Vectorbt
 
-run = Vectorbt().run
 from tests.builders import bars, make_scenario
+
+run = Vectorbt().run
 
 pytestmark = pytest.mark.vectorbt
 

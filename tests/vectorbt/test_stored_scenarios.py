@@ -8,9 +8,10 @@ import pytest
 
 from adapters.vectorbt import Vectorbt
 
-run = Vectorbt().run
 from harness.results import validate_result
 from harness.scenario import load_scenario, scenario_names, SCENARIOS_DIR
+
+run = Vectorbt().run
 
 pytestmark = pytest.mark.vectorbt
 
