@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
+import inspect
+import os
 import re
+import secrets
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from harness.errors import InputError
-from harness.scenario import SCENARIOS_DIR, load_spec, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_spec, read_scenario_file, scenario_names
 
 __all__ = ["BuildOutcome", "build_scenarios"]
 
@@ -33,6 +40,56 @@ def _with_inputs_table(toml_path: Path, toml_text: str, hashes: dict[str, str]) 
     return toml_text[: found.start()].rstrip("\n") + "\n\n" + table
 
 
+KINDS = {  # a parameter's annotation -> the TOML values it takes, and their name
+    bool: ((bool,), "true or false"), int: ((int,), "an integer"), float: ((int, float), "a number"),
+    str: ((str,), "a string"), list: ((list,), "an array"), dict: ((dict,), "a table"),
+    collections.abc.Mapping: ((dict,), "a table"),
+}
+
+
+def _kind(annotation: Any) -> tuple[tuple[type, ...], str] | None:
+    options = [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]  # None is the default's
+    return KINDS.get(typing.get_origin(options[0]) or options[0]) if len(options) == 1 else None
+
+
+def _parameters(name: str, function: Callable[..., Any]) -> str:
+    """The fix for a bad [generator] table: the parameters after the seed, with their defaults."""
+    params = list(inspect.signature(function).parameters.values())[1:]
+    listed = ", ".join(p.name if p.default is p.empty else f"{p.name} = {p.default!r}" for p in params)
+    return f"{name}'s parameters are {listed}"
+
+
+def _check_parameters(toml_path: Path, generator: Mapping[str, Any], function: Callable[..., Any]) -> None:
+    """The [generator] table sets only parameters ``function`` takes after the seed, each of its type."""
+    params = {p.name: p for p in list(inspect.signature(function).parameters.values())[1:]}
+    annotations = inspect.get_annotations(function, eval_str=True)
+    fix = _parameters(generator["name"], function)
+    for key, value in generator.items():
+        if key in ("name", "seed"):
+            continue
+        if key not in params:
+            raise InputError(toml_path, f"[generator] {key}", f"is not a parameter of {generator['name']}", fix)
+        kind = _kind(annotations.get(key))
+        if kind is not None and (not isinstance(value, kind[0]) or (isinstance(value, bool) and bool not in kind[0])):
+            raise InputError(toml_path, f"[generator] {key}", f"must be {kind[1]}, got {value!r}", fix)
+    for p in params.values():
+        if p.default is p.empty and p.name not in generator:
+            raise InputError(toml_path, f"[generator] {p.name}", "missing", fix)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``path`` whole, as a new file: a symbolic link there is replaced, never written through."""
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    try:
+        staging.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
 def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path = SCENARIOS_DIR,
                     log=print) -> list[BuildOutcome]:
     """Rebuild each scenario's inputs; write them only when ``update`` is set."""
@@ -45,16 +102,17 @@ def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path 
         if spec.generator["name"] not in GENERATORS:
             raise InputError(spec.toml_path, "[generator] name", f"unknown generator {spec.generator['name']!r}",
                              f"use one of {', '.join(sorted(GENERATORS))}")
+        function = GENERATORS[spec.generator["name"]]
+        _check_parameters(spec.toml_path, spec.generator, function)
         try:
             texts = build_inputs(spec.generator)
         except (TypeError, ValueError) as exc:
             raise InputError(spec.toml_path, "[generator]", f"bad parameters ({exc})",
-                             "see the generator's signature in scenarios/generate.py") from None
+                             _parameters(spec.generator["name"], function)) from None
         hashes = {fn: hashlib.sha256(text.encode()).hexdigest() for fn, text in texts.items()}
         changed = []
         for fn, text in texts.items():
-            path = folder / fn
-            if not path.is_file() or path.read_bytes() != text.encode():
+            if read_scenario_file(folder, fn) != text.encode():
                 changed.append(fn)
             elif spec.inputs.get(fn) != hashes[fn]:
                 changed.append(f"{fn} (hash in scenario.toml)")
@@ -65,8 +123,8 @@ def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path 
             changed.append("scenario.toml [inputs]")
         if changed and update:
             for fn, text in texts.items():
-                (folder / fn).write_text(text, encoding="utf-8", newline="\n")
-            toml_path.write_text(new_toml, encoding="utf-8", newline="\n")
+                _replace_file(folder / fn, text)
+            _replace_file(toml_path, new_toml)
         log(f"{name:32s} {'up to date' if not changed else ('rebuilt: ' if update else 'differs: ') + ', '.join(changed)}")
         outcomes.append(BuildOutcome(name, tuple(changed)))
     return outcomes

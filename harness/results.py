@@ -13,15 +13,15 @@ import io
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 from harness.contract import REASONS, SIDES
-from harness.errors import InputError
+from harness.errors import InputError, defects_error, file_name_problem, text_defects
 
 __all__ = [
     "Fill",
@@ -182,18 +182,42 @@ def _equity_csv(timestamps: tuple[str, ...], equity: tuple[float, ...]) -> str:
     return out.getvalue()
 
 
+def _new_sibling(folder: Path, tag: str) -> Path:
+    """A new empty directory next to ``folder``, created with the usual permissions (the umask's)."""
+    while True:
+        path = folder.parent / f".{folder.name}.{tag}.{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def write_folder_atomically(folder: Path, files: Mapping[str, str]) -> None:
-    """Replace ``folder`` with exactly ``files`` (name -> text), all or nothing."""
+    """Replace ``folder`` with exactly ``files`` (name -> text), all or nothing.
+
+    Every name is a plain file name: nothing is written outside ``folder``. If
+    the swap fails, the previous ``folder`` stays in place.
+    """
     folder = Path(folder)
+    for name in files:
+        problem = file_name_problem(name)
+        if problem is not None:
+            raise ValueError(f"{name!r} {problem}: a results folder holds plain files only")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = _new_sibling(folder, "new")
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8", newline="\n")
-        if folder.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+        if os.path.lexists(folder):
+            trash = _new_sibling(folder, "old")
             os.replace(folder, trash / folder.name)
-            os.replace(staging, folder)
+            try:
+                os.replace(staging, folder)
+            except BaseException:
+                os.replace(trash / folder.name, folder)
+                trash.rmdir()
+                raise
             shutil.rmtree(trash)
         else:
             os.replace(staging, folder)
@@ -267,16 +291,26 @@ def _int_cell(path: Path, line: int, name: str, text: str) -> int:
         raise InputError(path, f"line {line} {name}", f"{text!r} is not an integer", "the file is corrupt: regenerate it") from None
 
 
+def _text(path: Path, *, lines: bool) -> str:
+    """A results file's text: UTF-8 without a BOM and, for a CSV, LF lines with no blank one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read ({exc.strerror})", "make it a readable file, or regenerate it") from None
+    defects = text_defects(data, lines=lines)
+    if defects:
+        raise defects_error(path, defects)
+    return data.decode("utf-8")
+
+
 def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise InputError(path, None, "missing", "regenerate it (see README: golden outputs)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read ({exc})", "regenerate it") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(_text(path, lines=True), newline=""))
     header = next(reader, None)
-    if header is None or tuple(header) != columns:
+    if header is None:
+        raise InputError(path, None, "is empty", f"it needs the header {','.join(columns)}: regenerate the file")
+    if tuple(header) != columns:
         raise InputError(path, "header", f"is {header!r}", f"it must be {','.join(columns)}: regenerate the file")
     rows = []
     for line, row in enumerate(reader, start=2):
@@ -295,8 +329,8 @@ def read_results(folder: Path) -> RunResult:
     if not summary_path.is_file():
         raise InputError(summary_path, None, "missing", "regenerate the results")
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        summary = json.loads(_text(summary_path, lines=False))
+    except json.JSONDecodeError as exc:
         raise InputError(summary_path, None, f"not valid JSON ({exc})", "the file is corrupt: regenerate it") from None
     if not isinstance(summary, dict):
         raise InputError(summary_path, None, "must be a JSON object", "regenerate it")

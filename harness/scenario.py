@@ -8,7 +8,10 @@ the same :class:`Scenario`, built only by :func:`load_scenario`.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from harness.contract import KNOBS, Contract, Knob, knob_problem
-from harness.errors import InputError
+from harness.errors import InputError, defects_error, file_name_problem, text_defects
 
 __all__ = [
     "SCENARIOS_DIR",
@@ -29,6 +32,7 @@ __all__ = [
     "Scenario",
     "load_spec",
     "load_scenario",
+    "read_scenario_file",
     "scenario_names",
     "sha256_file",
 ]
@@ -132,6 +136,14 @@ def _check_keys(path: Path, table: Mapping[str, Any], allowed: set[str], where: 
             )
 
 
+def _table(path: Path, doc: Mapping[str, Any], key: str, fix: str) -> dict[str, Any] | None:
+    """``doc[key]`` if it is a table, None if it is absent; anything else is refused."""
+    table = doc.get(key)
+    if table is not None and not isinstance(table, dict):
+        raise InputError(path, f"[{key}]", f"must be a table, got {table!r}", fix)
+    return table
+
+
 def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
     value = float(raw) if knob.kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
     problem = knob_problem(knob, value)
@@ -147,11 +159,12 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
     values: dict[str, Any] = {}
     for section, knobs in sections.items():
         names = {k.name for k in knobs}
-        table = doc.get(section)
-        if table is None and not any(k.required for k in knobs):
+        fix = f"add the table [{section}] with {', '.join(sorted(names))}"
+        table = _table(path, doc, section, fix)
+        if table is None:
+            if any(k.required for k in knobs):
+                raise InputError(path, f"[{section}]", "missing table", fix)
             table = {}
-        if not isinstance(table, dict):
-            raise InputError(path, f"[{section}]", "missing table", f"add a [{section}] table with {', '.join(sorted(names))}")
         _check_keys(path, table, names, f"[{section}] ")
         for knob in knobs:
             if knob.name in table:
@@ -186,6 +199,52 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
     return Contract(**{knob.field: values[knob.name] for knob in KNOBS})
 
 
+def read_scenario_file(folder: Path, name: str) -> bytes | None:
+    """The bytes of ``folder/name``, or None when there is no such entry.
+
+    A scenario's files are data read from inside its folder only: a symbolic
+    link that resolves outside the folder (or nowhere) is refused, and so is
+    anything that is not a regular file.
+    """
+    if file_name_problem(name) is not None:
+        raise ValueError(f"{name!r} is not a plain file name")  # load_spec refuses such [inputs] keys first
+    folder = Path(folder)
+    path = folder / name
+    if not os.path.lexists(path):
+        return None
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InputError(path, None, f"is a symbolic link to {os.readlink(path)}, which does not exist",
+                         "replace the link with the file itself") from None
+    if not real.is_relative_to(folder.resolve()):
+        raise InputError(path, None, f"is a symbolic link to {real}, outside the scenario folder",
+                         "replace the link with a copy of the file: a scenario reads only files inside its own folder")
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read ({exc.strerror})", "make it a readable file") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InputError(path, None, f"is {kind}", "put the file itself here (a plain file, not a folder, pipe or device)")
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _check_input_names(path: Path, inputs: Mapping[str, Any], required: tuple[str, ...], mode: str) -> None:
+    for name in inputs:
+        key = f"[inputs] {json.dumps(name, ensure_ascii=False)}"
+        problem = file_name_problem(name)
+        if problem is not None:
+            raise InputError(path, key, problem,
+                             f'name a file of the scenario folder itself, e.g. "{required[0]}": inputs are read from there only')
+        if name not in required:
+            raise InputError(path, key, f"is not an input of a {mode} scenario",
+                             f"remove it: the inputs are {', '.join(required)}")
+
+
 def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
     """Parse and validate ``folder/scenario.toml`` (inputs are not read).
 
@@ -194,11 +253,15 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
     """
     folder = Path(folder)
     path = folder / "scenario.toml"
-    if not path.is_file():
+    data = read_scenario_file(folder, path.name)
+    if data is None:
         raise InputError(path, None, "no such file", "every scenario folder needs a scenario.toml")
+    defects = text_defects(data, lines=False)
+    if defects:
+        raise defects_error(path, defects)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(path, None, f"not valid TOML ({exc})", "fix the syntax") from None
     contract_sections = {k.section for k in KNOBS}
     _check_keys(path, doc, TOP_LEVEL_KEYS | contract_sections, "")
@@ -214,23 +277,30 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
 
     contract = _parse_contract(path, doc)
 
-    generator = doc.get("generator")
-    if not isinstance(generator, dict):
+    generator = _table(path, doc, "generator", 'write [generator] with name = "..." and seed = N')
+    if generator is None:
         raise InputError(path, "[generator]", "missing table", 'add [generator] with name = "..." and seed = N')
-    if not isinstance(generator.get("name"), str):
+    if "name" not in generator:
         raise InputError(path, "[generator] name", "missing", "name the function in scenarios/generate.py that builds the inputs")
-    if isinstance(generator.get("seed"), bool) or not isinstance(generator.get("seed"), int):
-        raise InputError(path, "[generator] seed", f"must be an integer, got {generator.get('seed')!r}", "e.g. seed = 7")
+    if not isinstance(generator["name"], str):
+        raise InputError(path, "[generator] name", f"must be a string, got {generator['name']!r}",
+                         'e.g. name = "random_walk_signals"')
+    if "seed" not in generator:
+        raise InputError(path, "[generator] seed", "missing", "add seed = N (an integer, e.g. seed = 7)")
+    if isinstance(generator["seed"], bool) or not isinstance(generator["seed"], int):
+        raise InputError(path, "[generator] seed", f"must be an integer, got {generator['seed']!r}", "e.g. seed = 7")
 
     required_inputs = REQUIRED_INPUTS if contract.sizing_mode == "fixed" else ROTATION_INPUTS
-    inputs = doc.get("inputs")
+    update = "run `nox -s scenarios -- --update` to record the input hashes"
+    inputs = _table(path, doc, "inputs", f'write [inputs] as the last table of "file name" = "sha256" lines, or {update}')
     if inputs is None and not require_inputs:
         inputs = {name: "0" * 64 for name in required_inputs}
-    if not isinstance(inputs, dict):
-        raise InputError(path, "[inputs]", "missing table", "run `nox -s scenarios -- --update` to record the input hashes")
+    if inputs is None:
+        raise InputError(path, "[inputs]", "missing table", update)
+    _check_input_names(path, inputs, required_inputs, contract.sizing_mode)
     for name in required_inputs:
         if name not in inputs:
-            raise InputError(path, f'[inputs] "{name}"', "missing", "run `nox -s scenarios -- --update` to record the input hashes")
+            raise InputError(path, f'[inputs] "{name}"', "missing", update)
     for name, digest in inputs.items():
         if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise InputError(path, f'[inputs] "{name}"', f"must be a lowercase sha256 hex digest, got {digest!r}",
@@ -272,40 +342,113 @@ def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
         if item["reason"] not in REASONS:
             raise InputError(path, f"{where} reason", f"must be one of {', '.join(REASONS)}, got {item['reason']!r}",
                              'e.g. reason = "stop_loss"')
-        if isinstance(item["price"], bool) or not isinstance(item["price"], (int, float)):
-            raise InputError(path, f"{where} price", f"must be a number, got {item['price']!r}", "e.g. price = 95.0")
+        price = item["price"]
+        if isinstance(price, bool) or not isinstance(price, (int, float)):
+            raise InputError(path, f"{where} price", f"must be a number, got {price!r}", "e.g. price = 95.0")
+        if not (math.isfinite(price) and price > 0):
+            raise InputError(path, f"{where} price", f"must be positive and finite, got {price!r}", "e.g. price = 95.0")
+        if "asset" in item and (not isinstance(item["asset"], str) or not item["asset"]):
+            raise InputError(path, f"{where} asset", f"must be an asset name, got {item['asset']!r}", 'e.g. asset = "A00"')
         out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
-                                     "price": float(item["price"]), "reason": item["reason"]}))
+                                     "price": float(price), "reason": item["reason"]}))
     return tuple(out)
 
 
 # ------------------------------------------------------------------------- inputs
 
+LINE = "line"  # column every input frame carries: the row's line number in its file
+PRICE_FIELDS = ("open", "high", "low", "close")
 
-def _read_csv(path: Path, columns: tuple[str, ...], dtypes: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    try:
-        header = path.read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read ({exc})", "rebuild it with `nox -s scenarios -- --update`") from None
-    if tuple(header) != columns:
-        raise InputError(path, "header", f"columns are {','.join(header)!r}", f"they must be exactly {','.join(columns)!r}")
-    try:
-        frame = pl.read_csv(path, schema={c: pl.String for c in columns}, has_header=True)
-    except Exception as exc:  # polars raises several exception types for malformed rows
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, None, f"cannot parse: {first}",
-                         f"every row needs {len(columns)} fields: {','.join(columns)}") from None
-    for col, dtype in dtypes.items():
-        if dtype == pl.String:
-            continue
-        cast = frame.get_column(col).cast(dtype, strict=False)
+
+def _read_input(spec: ScenarioSpec, name: str) -> tuple[Path, bytes]:
+    """One input's bytes: a file inside the folder, in canonical form, with the sha256 [inputs] records.
+
+    A file whose bytes differ from the recorded hash always fails; when the
+    difference is only a BOM, CRLF line endings, quotes and the like, the
+    message says so instead of only that the file changed.
+    """
+    path = spec.folder / name
+    data = read_scenario_file(spec.folder, name)
+    if data is None:
+        raise InputError(path, None, "missing input file", "run `nox -s scenarios -- --update` to rebuild the inputs")
+    recorded = spec.inputs[name]
+    actual = hashlib.sha256(data).hexdigest()
+    defects = text_defects(data, lines=True, quotes=False)
+    if defects:
+        note = ""
+        if actual != recorded:
+            fixed = data
+            for defect in defects:
+                fixed = defect.repair(fixed)
+            if hashlib.sha256(fixed).hexdigest() == recorded:
+                note = f"the recorded sha256 is of the file {' and '.join(d.fixed for d in defects)}"
+            else:
+                note = f"and its data differ from the sha256 {spec.toml_path.name} [inputs] records"
+        raise defects_error(path, defects, note)
+    if actual != recorded:
+        raise InputError(
+            path, "sha256",
+            f"is {actual[:12]}..., but {spec.toml_path.name} [inputs] records {recorded[:12]}...",
+            "the file changed: restore it, or rebuild with `nox -s scenarios -- --update` and review the diff",
+        )
+    return path, data
+
+
+def _at(row: Mapping[str, Any]) -> str:
+    return f"at {row['timestamp']} {row['asset']} (line {row[LINE]})"
+
+
+def _check_header(path: Path, header: list[str], columns: tuple[str, ...]) -> None:
+    if tuple(header) == columns:
+        return
+    missing = [c for c in columns if c not in header]
+    unknown = [h for h in header if h not in columns]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    what = ([f"{', '.join(missing)} missing"] if missing else []) \
+        + ([f"{', '.join(map(repr, unknown))} not a column"] if unknown else []) \
+        + ([f"{', '.join(map(repr, repeated))} repeated"] if repeated else [])
+    raise InputError(path, "header", f"columns are {','.join(header)!r} ({', '.join(what) or 'out of order'})",
+                     f"they must be exactly {','.join(columns)!r}")
+
+
+def _read_csv(path: Path, data: bytes, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The rows of a canonical CSV (no quotes, no blank lines: see text_defects) as strings, with their LINE."""
+    lines = data.decode("utf-8").split("\n")[:-1]
+    if not lines:
+        raise InputError(path, None, "is empty", f"write the header {','.join(columns)} and then one row per line")
+    _check_header(path, lines[0].split(","), columns)
+    fields = pl.Series(lines[1:], dtype=pl.String).str.split(",")
+    widths = fields.list.len()
+    wrong = (widths != len(columns)).arg_true()
+    if wrong.len():
+        index = wrong[0]
+        fix = ("write decimals with a point (100.5, not 100,5): a row has exactly one field per column"
+               if widths[index] > len(columns) else
+               f"every row needs all {len(columns)} fields, separated by commas")
+        raise InputError(path, f"line {index + 2}", f"has {widths[index]} fields, expected {len(columns)} "
+                         f"({','.join(columns)})", fix)
+    frame = pl.DataFrame({c: fields.list.get(k) for k, c in enumerate(columns)}, schema={c: pl.String for c in columns})
+    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(LINE))
+    bad = frame.filter(pl.any_horizontal([pl.col(c) != pl.col(c).str.strip_chars() for c in columns]))
+    if bad.height:
+        row = bad.row(0, named=True)
+        col = next(c for c in columns if row[c] != row[c].strip())
+        raise InputError(path, col, f"{row[col]!r} on line {row[LINE]} has spaces around it", "remove the spaces")
+    for col in ("timestamp", "asset"):
+        bad = frame.filter(pl.col(col) == "")
+        if bad.height:
+            raise InputError(path, col, f"an empty cell on line {bad.item(0, LINE)}", f"write the row's {col}")
+    return frame
+
+
+def _numbers(path: Path, frame: pl.DataFrame, columns: tuple[str, ...], example: str) -> pl.DataFrame:
+    for col in columns:
+        cast = frame.get_column(col).cast(pl.Float64, strict=False)
         bad = frame.filter(cast.is_null())
         if bad.height:
             row = bad.row(0, named=True)
-            kind = "an integer" if dtype == pl.Int64 else "a number"
-            shown = "an empty cell" if row[col] in (None, "") else repr(row[col])
-            raise InputError(path, col, f"{shown} at {row['timestamp']} {row['asset']} is not {kind}",
-                             f"every {col} must be {kind}")
+            shown = "an empty cell" if row[col] == "" else repr(row[col])
+            raise InputError(path, col, f"{shown} {_at(row)} is not a number", f"every {col} must be a number, e.g. {example}")
         frame = frame.with_columns(cast.alias(col))
     return frame
 
@@ -325,35 +468,52 @@ def _parse_timestamp(text: str) -> datetime:
 
 def _check_timestamps(path: Path, frame: pl.DataFrame) -> None:
     """Timestamps parse as ISO 8601, are written one way in the file, and strictly increase per asset."""
-    for asset, ts in frame.group_by("asset", maintain_order=True).agg(pl.col("timestamp")).iter_rows():
+    for asset, stamps, lines in frame.group_by("asset", maintain_order=True).agg("timestamp", LINE).iter_rows():
         previous: datetime | None = None
-        for row_text in ts:
+        for text, line in zip(stamps, lines, strict=True):
             try:
-                current = _parse_timestamp(row_text)
+                current = _parse_timestamp(text)
             except ValueError:
-                raise InputError(path, "timestamp", f"{row_text!r} (asset {asset}) is not an ISO 8601 date or "
+                raise InputError(path, "timestamp", f"{text!r} (asset {asset}, line {line}) is not an ISO 8601 date or "
                                  "date-time without a UTC offset",
                                  "write e.g. 2020-01-02 or 2020-01-02T09:30:00 (all in one time zone)") from None
             if previous is not None and current <= previous:
                 what = "repeated" if current == previous else "out of order"
-                raise InputError(path, "timestamp", f"{row_text!r} is {what} for asset {asset}",
+                raise InputError(path, "timestamp", f"{text!r} is {what} for asset {asset} (line {line})",
                                  "timestamps must be sorted and unique per asset")
             previous = current
-    if frame.get_column("timestamp").str.len_chars().n_unique() > 1:
-        raise InputError(path, "timestamp", "mixes formats (e.g. dates and date-times)",
+    lengths = frame.get_column("timestamp").str.len_chars()
+    if lengths.n_unique() > 1:
+        first = frame.row(0, named=True)
+        other = frame.filter(lengths != lengths[0]).row(0, named=True)
+        raise InputError(path, "timestamp", f"mixes formats: {first['timestamp']!r} on line {first[LINE]}, "
+                         f"{other['timestamp']!r} on line {other[LINE]}",
                          "write every timestamp the same way, e.g. 2020-01-02 or 2020-01-02T09:30:00")
 
 
 def _check_ohlc(path: Path, frame: pl.DataFrame) -> None:
-    for col in ("open", "high", "low", "close", "volume"):
-        bad = frame.filter(~pl.col(col).is_finite() | pl.col(col).is_null())
+    for col in (*PRICE_FIELDS, "volume"):
+        bad = frame.filter(~pl.col(col).is_finite())
         if bad.height:
             row = bad.row(0, named=True)
-            raise InputError(path, col, f"{row[col]!r} at {row['timestamp']} {row['asset']} is not a finite number",
+            raise InputError(path, col, f"{row[col]!r} {_at(row)} is not a finite number",
                              "every price and volume must be a finite number")
+
+    def bar(row: Mapping[str, Any]) -> str:
+        return f"open={row['open']!r} high={row['high']!r} low={row['low']!r} close={row['close']!r}"
+
+    bad = frame.filter(pl.any_horizontal([pl.col(c) <= 0 for c in PRICE_FIELDS]))
+    if bad.height:
+        row = bad.row(0, named=True)
+        wrong = [c for c in PRICE_FIELDS if row[c] <= 0]
+        raise InputError(path, ",".join(wrong), f"must be positive {_at(row)}: {bar(row)}",
+                         f"every price must be > 0: correct the {', '.join(wrong)} of that bar")
+    bad = frame.filter(pl.col("volume") < 0)
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(path, "volume", f"{row['volume']!r} {_at(row)} is negative",
+                         "volume is the quantity traded on the bar: write 0 or more")
     checks = (
-        (pl.col("low") <= 0, "low", "must be positive"),
-        (pl.col("volume") < 0, "volume", "must not be negative"),
         (pl.col("high") < pl.max_horizontal("open", "close"), "high", "is below open or close"),
         (pl.col("low") > pl.min_horizontal("open", "close"), "low", "is above open or close"),
     )
@@ -361,77 +521,71 @@ def _check_ohlc(path: Path, frame: pl.DataFrame) -> None:
         bad = frame.filter(condition)
         if bad.height:
             row = bad.row(0, named=True)
-            raise InputError(
-                path, col,
-                f"{problem} at {row['timestamp']} {row['asset']} "
-                f"(open={row['open']!r} high={row['high']!r} low={row['low']!r} close={row['close']!r})",
-                "each bar needs low <= min(open, close) <= max(open, close) <= high and low > 0",
-            )
-
-
-def _check_hash(spec: ScenarioSpec, name: str) -> Path:
-    path = spec.folder / name
-    if not path.is_file():
-        raise InputError(path, None, "missing input file", "run `nox -s scenarios -- --update` to rebuild the inputs")
-    actual = sha256_file(path)
-    if actual != spec.inputs[name]:
-        raise InputError(
-            path, "sha256",
-            f"is {actual[:12]}..., but {spec.toml_path.name} [inputs] records {spec.inputs[name][:12]}...",
-            "the file changed: restore it, or rebuild with `nox -s scenarios -- --update` and review the diff",
-        )
-    return path
+            raise InputError(path, col, f"{problem} {_at(row)}: {bar(row)}",
+                             "each bar needs low <= min(open, close) <= max(open, close) <= high")
 
 
 def load_scenario(folder: Path | str) -> Scenario:
     """Load a scenario folder, verifying input hashes and every input rule."""
     spec = load_spec(Path(folder))
-    prices_path = _check_hash(spec, "prices.csv")
-    prices = _read_prices(prices_path)
+    prices_path, data = _read_input(spec, "prices.csv")
+    prices = _read_prices(prices_path, data)
     if spec.contract.sizing_mode == "target_weights":
-        weights_path = _check_hash(spec, "weights.csv")
-        return Scenario(spec=spec, market=_rotation_market(prices_path, prices, weights_path))
-    signals_path = _check_hash(spec, "signals.csv")
-    return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path))
+        weights_path, data = _read_input(spec, "weights.csv")
+        return Scenario(spec=spec, market=_rotation_market(prices_path, prices, weights_path, data))
+    signals_path, data = _read_input(spec, "signals.csv")
+    return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path, data))
 
 
-def _read_prices(prices_path: Path) -> pl.DataFrame:
-    prices = _read_csv(prices_path, PRICE_COLUMNS, {
-        "timestamp": pl.String, "asset": pl.String, "open": pl.Float64, "high": pl.Float64,
-        "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64,
-    })
+def _read_prices(prices_path: Path, data: bytes) -> pl.DataFrame:
+    prices = _read_csv(prices_path, data, PRICE_COLUMNS)
     if prices.height == 0:
-        raise InputError(prices_path, None, "has no rows", "a scenario needs at least two bars")
+        raise InputError(prices_path, None, "has no rows", "add rows below the header: a scenario needs at least two bars")
+    prices = _numbers(prices_path, prices, (*PRICE_FIELDS, "volume"), "100.5")
     _check_timestamps(prices_path, prices)
     _check_ohlc(prices_path, prices)
+    stamps = prices.get_column("timestamp").unique()
+    if len(stamps) < 2:
+        raise InputError(prices_path, "timestamp", f"there is only one bar ({stamps[0]})",
+                         "add bars: a scenario needs at least two")
     return prices
 
 
-def _check_rows_match(path: Path, frame: pl.DataFrame, prices: pl.DataFrame, what: str) -> None:
+def _check_rows_match(path: Path, frame: pl.DataFrame, prices: pl.DataFrame, fix: str) -> None:
     """Every (timestamp, asset) of ``frame`` has a price bar."""
     keys = ["timestamp", "asset"]
-    unmatched = frame.select(keys).join(prices.select(keys), on=keys, how="anti")
+    unmatched = frame.select(*keys, LINE).join(prices.select(keys), on=keys, how="anti")
     if unmatched.height:
         row = unmatched.row(0, named=True)
-        raise InputError(path, "timestamp", f"{row['timestamp']} {row['asset']} has no bar in prices.csv",
-                         f"{what} may only name bars that prices.csv has")
+        raise InputError(path, "timestamp", f"{row['timestamp']} {row['asset']} on line {row[LINE]} has no bar in prices.csv",
+                         fix)
 
 
-def _rotation_market(prices_path: Path, prices: pl.DataFrame, weights_path: Path) -> Market:
-    weights = _read_csv(weights_path, WEIGHT_COLUMNS, {"timestamp": pl.String, "asset": pl.String, "weight": pl.Float64})
+def _rotation_market(prices_path: Path, prices: pl.DataFrame, weights_path: Path, data: bytes) -> Market:
+    weights = _read_csv(weights_path, data, WEIGHT_COLUMNS)
     if weights.height == 0:
-        raise InputError(weights_path, None, "has no rows", "a rotation needs at least one rebalance bar")
-    bad = weights.filter(~pl.col("weight").is_finite() | (pl.col("weight") < 0) | (pl.col("weight") > 1))
+        raise InputError(weights_path, None, "has no rows",
+                         "add rows below the header: a rotation needs at least one rebalance bar")
+    weights = _numbers(weights_path, weights, ("weight",), "0.25")
+    bad = weights.filter(~pl.col("weight").is_finite())
     if bad.height:
         row = bad.row(0, named=True)
-        raise InputError(weights_path, "weight", f"{row['weight']!r} at {row['timestamp']} {row['asset']} is not in [0, 1]",
-                         "target weights are long-only fractions of the portfolio value")
-    dupes = weights.filter(weights.select("timestamp", "asset").is_duplicated())
+        raise InputError(weights_path, "weight", f"{row['weight']!r} {_at(row)} is not a finite number",
+                         "every weight must be a number in [0, 1]")
+    bad = weights.filter((pl.col("weight") < 0) | (pl.col("weight") > 1))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(weights_path, "weight", f"{row['weight']!r} {_at(row)} is not in [0, 1]",
+                         "a target weight is the fraction of the portfolio value to hold, long only: write a number from 0 to 1")
+    keys = ["timestamp", "asset"]
+    dupes = weights.filter(pl.struct(keys).is_duplicated())
     if dupes.height:
         row = dupes.row(0, named=True)
-        raise InputError(weights_path, "timestamp", f"{row['timestamp']} {row['asset']} appears twice",
+        lines = dupes.filter((pl.col("timestamp") == row["timestamp"]) & (pl.col("asset") == row["asset"]))
+        raise InputError(weights_path, "timestamp", f"{row['timestamp']} {row['asset']} appears twice "
+                         f"(lines {', '.join(map(str, lines.get_column(LINE)))})",
                          "give each asset one weight per rebalance bar")
-    _check_rows_match(weights_path, weights, prices, "weights.csv")
+    _check_rows_match(weights_path, weights, prices, "weights.csv may only name bars that prices.csv has")
     sums = weights.group_by("timestamp").agg(pl.col("weight").sum()).filter(pl.col("weight") > 1 + WEIGHT_SUM_SLACK)
     if sums.height:
         row = sums.sort("timestamp").row(0, named=True)
@@ -453,34 +607,32 @@ def _rotation_market(prices_path: Path, prices: pl.DataFrame, weights_path: Path
                                                      "volume", "entries", "exits")}, weights=grid)
 
 
-def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path) -> Market:
-    signals = _read_csv(signals_path, SIGNAL_COLUMNS, {
-        "timestamp": pl.String, "asset": pl.String, "entry": pl.Int64, "exit": pl.Int64,
-    })
+def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path, data: bytes) -> Market:
+    signals = _read_csv(signals_path, data, SIGNAL_COLUMNS)
+    if signals.height == 0:
+        raise InputError(signals_path, None, "has no rows", "add one row per row of prices.csv below the header")
     for col in ("entry", "exit"):
-        bad = signals.filter(~pl.col(col).is_in([0, 1]) | pl.col(col).is_null())
+        bad = signals.filter(~pl.col(col).is_in(["0", "1"]))
         if bad.height:
             row = bad.row(0, named=True)
-            raise InputError(signals_path, col, f"{row[col]!r} at {row['timestamp']} {row['asset']} is not 0 or 1",
-                             "signals are 0 (no) or 1 (yes)")
-    both = signals.filter((pl.col("entry") == 1) & (pl.col("exit") == 1))
+            shown = "an empty cell" if row[col] == "" else repr(row[col])
+            raise InputError(signals_path, col, f"{shown} {_at(row)} is not 0 or 1", "signals are 0 (no) or 1 (yes)")
+    signals = signals.with_columns(pl.col("entry") == "1", pl.col("exit") == "1")
+    both = signals.filter(pl.col("entry") & pl.col("exit"))
     if both.height:
         row = both.row(0, named=True)
-        raise InputError(signals_path, "entry,exit", f"both are 1 at {row['timestamp']} {row['asset']}",
+        raise InputError(signals_path, "entry,exit", f"both are 1 {_at(row)}",
                          "an entry and an exit on the same bar of the same asset is ambiguous: keep one")
 
     _check_timestamps(signals_path, signals)
+    rows_fix = "signals must have exactly the rows of prices.csv"
+    _check_rows_match(signals_path, signals, prices, rows_fix)
     keys = ["timestamp", "asset"]
-    unmatched = signals.select(keys).join(prices.select(keys), on=keys, how="anti")
-    if unmatched.height:
-        row = unmatched.row(0, named=True)
-        raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} has no bar in prices.csv",
-                         "signals must have exactly the rows of prices.csv")
-    missing = prices.select(keys).join(signals.select(keys), on=keys, how="anti")
+    missing = prices.select(*keys, LINE).join(signals.select(keys), on=keys, how="anti")
     if missing.height:
         row = missing.row(0, named=True)
-        raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} is missing",
-                         "signals must have exactly the rows of prices.csv")
+        raise InputError(signals_path, "timestamp", f"{row['timestamp']} {row['asset']} is missing "
+                         f"(prices.csv has it on line {row[LINE]})", rows_fix)
 
     return _grid_market(prices_path, prices, signals)
 
@@ -489,8 +641,6 @@ def _grid_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame 
     """Prices (and signals, if any) on the union bar grid; no signals means all False."""
     assets = tuple(prices.get_column("asset").unique(maintain_order=True).to_list())
     stamps = sorted(set(prices.get_column("timestamp").to_list()), key=_parse_timestamp)
-    if len(stamps) < 2:
-        raise InputError(prices_path, "timestamp", "there is only one bar", "a scenario needs at least two bars")
     row_of = {ts: i for i, ts in enumerate(stamps)}
     col_of = {a: j for j, a in enumerate(assets)}
     shape = (len(stamps), len(assets))
@@ -520,7 +670,7 @@ def _grid_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame 
                                                               maintain_order="left")
         for name, col in (("entries", "entry"), ("exits", "exit")):
             grid = np.zeros(shape, dtype=np.bool_)
-            grid[rows, cols] = joined.get_column(col).to_numpy() == 1
+            grid[rows, cols] = joined.get_column(col).to_numpy()
             arrays[name] = grid
 
     for arr in arrays.values():

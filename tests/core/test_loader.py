@@ -176,6 +176,12 @@ def test_name_must_equal_the_folder(folder: Path) -> None:
 
 def test_generator_seed_is_required(folder: Path) -> None:
     edit_toml(folder, "seed = 20210104\n", "")
+    expect_error(folder, "scenario.toml", "[generator] seed", "missing", "seed = 7")
+
+
+@pytest.mark.parametrize("value", ['"7"', "7.0", "true"])
+def test_generator_seed_must_be_an_integer(folder: Path, value: str) -> None:
+    edit_toml(folder, "seed = 20210104", f"seed = {value}")
     expect_error(folder, "scenario.toml", "[generator] seed", "must be an integer", "seed = 7")
 
 
@@ -226,7 +232,7 @@ def test_prices_missing_column(folder: Path) -> None:
 
 def test_prices_non_numeric(folder: Path) -> None:
     set_cell(folder, "prices.csv", 7, "open", "abc")
-    expect_error(folder, "prices.csv", "open", "'abc' at 2021-01-12 A00 is not a number", "must be a number")
+    expect_error(folder, "prices.csv", "open", "'abc' at 2021-01-12 A00 (line 8) is not a number", "must be a number")
 
 
 @pytest.mark.parametrize("column,value", [
@@ -239,7 +245,7 @@ def test_prices_not_finite(folder: Path, column: str, value: str) -> None:
 
 def test_prices_empty_cell(folder: Path) -> None:
     set_cell(folder, "prices.csv", 7, "open", "")
-    expect_error(folder, "prices.csv", "open", "an empty cell at 2021-01-12 A00 is not a number")
+    expect_error(folder, "prices.csv", "open", "an empty cell at 2021-01-12 A00 (line 8) is not a number")
 
 
 def test_high_below_close(folder: Path) -> None:
@@ -261,12 +267,14 @@ def test_low_above_open(folder: Path) -> None:
 @pytest.mark.parametrize("value", ["0.0", "-1.5"])
 def test_low_must_be_positive(folder: Path, value: str) -> None:
     set_cell(folder, "prices.csv", 4, "low", value)
-    expect_error(folder, "prices.csv", "low", "must be positive", "low > 0")
+    expect_error(folder, "prices.csv", "low", "must be positive at 2021-01-07 A00 (line 5)", "every price must be > 0")
 
 
 def test_negative_volume(folder: Path) -> None:
     set_cell(folder, "prices.csv", 4, "volume", "-1.0")
-    expect_error(folder, "prices.csv", "volume", "must not be negative", "low > 0")
+    msg = expect_error(folder, "prices.csv", "volume", "-1.0 at 2021-01-07 A00 (line 5) is negative",
+                       "volume is the quantity traded on the bar: write 0 or more")
+    assert "low" not in msg.partition("; ")[2], msg  # the fix is about volume, not the OHLC rule
 
 
 def test_duplicate_timestamp_for_an_asset(folder: Path) -> None:
@@ -284,13 +292,13 @@ def test_timestamps_out_of_order(folder: Path) -> None:
 @pytest.mark.parametrize("value", ["2021-13-01", "2021/01/06", "yesterday", "2021-1-6"])
 def test_bad_timestamp_string(folder: Path, value: str) -> None:
     set_cell(folder, "prices.csv", 3, "timestamp", value)
-    expect_error(folder, "prices.csv", "timestamp", f"{value!r} (asset A00) is not an ISO 8601", "2020-01-02")
+    expect_error(folder, "prices.csv", "timestamp", f"{value!r} (asset A00, line 4) is not an ISO 8601", "2020-01-02")
 
 
 @pytest.mark.parametrize("column", ["entry", "exit"])
 def test_signal_value_two(folder: Path, column: str) -> None:
     set_cell(folder, "signals.csv", 9, column, "2")
-    expect_error(folder, "signals.csv", column, "2 at 2021-01-14 A00 is not 0 or 1", "0 (no) or 1 (yes)")
+    expect_error(folder, "signals.csv", column, "'2' at 2021-01-14 A00 (line 10) is not 0 or 1", "0 (no) or 1 (yes)")
 
 
 def test_entry_and_exit_on_one_bar(folder: Path) -> None:
@@ -302,13 +310,14 @@ def test_entry_and_exit_on_one_bar(folder: Path) -> None:
 
 def test_signal_row_without_a_price_bar(folder: Path) -> None:
     edit_csv(folder, "signals.csv", lambda rows: rows.append(["2030-01-02", "A00", "0", "0"]))
-    expect_error(folder, "signals.csv", "timestamp", "2030-01-02 A00 has no bar in prices.csv",
+    expect_error(folder, "signals.csv", "timestamp", "2030-01-02 A00 on line 302 has no bar in prices.csv",
                  "exactly the rows of prices.csv")
 
 
 def test_signal_row_for_an_unknown_asset(folder: Path) -> None:
     set_cell(folder, "signals.csv", 5, "asset", "A99")
-    expect_error(folder, "signals.csv", "timestamp", "A99 has no bar in prices.csv", "exactly the rows of prices.csv")
+    expect_error(folder, "signals.csv", "timestamp", "2021-01-08 A99 on line 6 has no bar in prices.csv",
+                 "exactly the rows of prices.csv")
 
 
 def test_price_bar_without_a_signal_row(folder: Path) -> None:
