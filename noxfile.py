@@ -96,13 +96,31 @@ def _run_nested(session: nox.Session, name: str, posargs: list[str]) -> bool:
         return False
 
 
+ENGINE_OPTIONS = {"--scenario": True, "--skip-tag": True, "--quiet": False, "--jobs": True}  # option -> takes a value
+
+
+def engine_args(posargs: list[str]) -> list[str]:
+    """The arguments after ``--`` that also concern the engine runs (scenario selection, --quiet, --jobs)."""
+    out, k = [], 0
+    while k < len(posargs):
+        arg = posargs[k]
+        name = arg.split("=", 1)[0]
+        if name in ENGINE_OPTIONS:
+            takes_value = ENGINE_OPTIONS[name] and "=" not in arg
+            out += posargs[k:k + 1 + takes_value]
+            k += 1 + takes_value
+        else:
+            k += 1
+    return out
+
+
 def _run_all_engines(session: nox.Session) -> None:
     """Each engine in its own session and venv; its outcome is in reports/runs/<engine>/run.json."""
     if RUNS.exists():
         shutil.rmtree(RUNS)  # never judge a stale run
     for name in gate_engines():
         session.log(f"--- engine {name} ---")
-        _run_nested(session, name, session.posargs)
+        _run_nested(session, name, engine_args(session.posargs))
 
 
 @nox.session(python=CORE_PYTHON)
