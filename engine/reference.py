@@ -7,7 +7,9 @@ canonical result. Kernels are compiled once and cached on disk by numba.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.metadata import version
+from typing import Mapping
 
 import numpy as np
 
@@ -44,6 +46,8 @@ def _simulate(scenario: Scenario):
     if contract.sizing_mode == "target_weights":
         return kernel.simulate_rotation(
             np.ascontiguousarray(market.open),
+            np.ascontiguousarray(market.high),
+            np.ascontiguousarray(market.low),
             np.ascontiguousarray(market.close),
             np.ascontiguousarray(market.weights),
             np.ascontiguousarray(market.rebalance),
@@ -52,6 +56,10 @@ def _simulate(scenario: Scenario):
             contract.fee,
             contract.slippage,
             contract.units == "whole",
+            value_floor_div=contract.whole_rounding == "value_floor_div",
+            sells_then_assets=contract.rebalance_sequence == "sells_then_assets",
+            cap=contract.slippage_cap == "bar",
+            submit_check=contract.submit_check,
         )
     if contract.sizing_mode != "fixed":
         raise NotImplementedError(f"sizing mode {contract.sizing_mode!r}")
@@ -74,10 +82,28 @@ def _simulate(scenario: Scenario):
         off if contract.trailing_stop is None else contract.trailing_stop,
         contract.trail_source == "high",
         0 if contract.max_bars is None else contract.max_bars,
+        queue=contract.stop_resolution == "queue",
+        gaps_first=contract.gaps_first,
+        trail_difference=contract.trail_arithmetic == "difference",
+        stops_after_booking=contract.stops_from == "after_booking",
+        early_exit_after_stops=contract.early_exit == "after_stops",
+        slip_take_profit=contract.slip_take_profit,
+        cap=contract.slippage_cap == "bar",
+        ref_size_weighted=contract.fill_ref == "size_weighted",
+        submit_check=contract.submit_check,
     )
 
 
-def run(scenario: Scenario) -> RunResult:
+def with_profile(scenario: Scenario, profile: Mapping[str, object]) -> Scenario:
+    """``scenario`` whose contract has a framework profile's behaviour knobs set."""
+    spec = replace(scenario.spec, contract=scenario.spec.contract.with_profile(dict(profile)))
+    return replace(scenario, spec=spec)
+
+
+def run(scenario: Scenario, profile: Mapping[str, object] | None = None) -> RunResult:
+    """The contract's result for ``scenario``; with ``profile``, under those behaviour knobs."""
+    if profile:
+        scenario = with_profile(scenario, profile)
     fills, n_fills, rejections, n_rejected, equity = _simulate(scenario)
     records = [
         make_fill(

@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_PRECEDENCE",
     "STOP_REFERENCES",
     "TRAIL_SOURCES",
+    "BEHAVIOUR_DEFAULTS",
 ]
 
 FillMode = Literal["close", "next_open"]
@@ -36,6 +37,15 @@ SIZING_MODES: Final = ("fixed", "target_weights")
 UNITS: Final = ("fractional", "whole")
 STOP_REFERENCES: Final = ("close", "fill_price")
 TRAIL_SOURCES: Final = ("high", "close")
+# Behaviour knobs: the contract's value first. A framework's stock profile sets some of them to another value.
+STOP_RESOLUTIONS: Final = ("higher_level", "queue")
+TRAIL_ARITHMETICS: Final = ("product", "difference")
+STOPS_FROM: Final = ("after_fill", "after_booking")
+EARLY_EXITS: Final = ("cancels_stops", "after_stops")
+FILL_REFS: Final = ("price", "size_weighted")
+SLIPPAGE_CAPS: Final = ("none", "bar")
+WHOLE_ROUNDINGS: Final = ("floor_units", "value_floor_div")
+REBALANCE_SEQUENCES: Final = ("value_change", "sells_then_assets")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -59,6 +69,9 @@ class Knob:
     # Optional knobs may be left out; ``default`` is then used (None: the rule is off).
     required: bool = True
     default: object = None
+    # Behaviour knobs describe how fills are resolved; the default is the contract, a framework's stock
+    # profile may set another value (see BEHAVIOUR_DEFAULTS).
+    behaviour: bool = False
 
     @property
     def key(self) -> str:
@@ -150,7 +163,103 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "max_bars = 10",
         bounds=(1.0, float("inf"), True, False), required=False,
     ),
+    # ---- behaviour knobs: every default is the contract; a framework's stock profile may set another value.
+    Knob(
+        "exits", "stop_resolution", str,
+        "`higher_level`: stop-loss and trailing stop act as one stop at the higher of the two levels. `queue`: "
+        "they are two stops, checked one after the other (stop-loss, then trailing stop), each at its own level "
+        "with its own label; the first that fills wins.",
+        'stop_resolution = "queue"',
+        choices=STOP_RESOLUTIONS, required=False, default="higher_level", behaviour=True,
+    ),
+    Knob(
+        "exits", "gaps_first", bool,
+        "`true`: every stop level and the take-profit are first checked for a gap at the open (in check order), "
+        "then for an intrabar touch (in check order). `false`: each stop level is checked completely (gap, then "
+        "intrabar) before the next, and the take-profit last. Check order: the stop(s) (see `stop_resolution`), "
+        "then the take-profit.",
+        "gaps_first = false",
+        required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "exits", "trail_arithmetic", str,
+        "The trailing level from hwm: `product` hwm * (1 - p), `difference` hwm - hwm * p (the level only ever "
+        "rises: it is the largest value of the expression over the bars that raised hwm).",
+        'trail_arithmetic = "difference"',
+        choices=TRAIL_ARITHMETICS, required=False, default="product", behaviour=True,
+    ),
+    Knob(
+        "exits", "stops_from", str,
+        "First bar on which a position's stops are checked and its trailing hwm rises: `after_fill` the bar "
+        "after the entry fill; `after_booking` bar signal_bar + 2 (the bar after the entry fill in `next_open` "
+        "mode, the second bar after it in `close` mode, where bar fill_bar + 1 neither checks a stop nor raises "
+        "hwm).",
+        'stops_from = "after_booking"',
+        choices=STOPS_FROM, required=False, default="after_fill", behaviour=True,
+    ),
+    Knob(
+        "exits", "fill_ref", str,
+        "With `stop_reference = \"fill_price\"`: ref is the entry's fill price (`price`) or (size * price) / size "
+        "(`size_weighted`, the average an order's execution record keeps; it can be 1 ulp off the price).",
+        'fill_ref = "size_weighted"',
+        choices=FILL_REFS, required=False, default="price", behaviour=True,
+    ),
+    Knob(
+        "exits", "early_exit", str,
+        "A signal or time exit decided on bar signal_bar + 1 of the position's entry: `cancels_stops` like any "
+        "exit (its stops are off from the decision on); `after_stops` the stops stay on: on the next bar they "
+        "are checked first (as in step 2), and a stop that fills there replaces the exit; otherwise the exit "
+        "fills as usual (`close`: at the deciding bar's close; `next_open`: at the next open).",
+        'early_exit = "after_stops"',
+        choices=EARLY_EXITS, required=False, default="cancels_stops", behaviour=True,
+    ),
+    Knob(
+        "execution", "submit_check", bool,
+        "`true`: the orders decided on one bar are first pseudo-executed in order (exits before entries; a "
+        "rebalance in its sequence) at that bar's close, unslipped, fee included, starting from the cash held "
+        "before the fills of the bar they fill on: a sell adds size * close - fee, a buy takes size * close, "
+        "then its fee, and is rejected whole when the running cash falls below 0 (which keeps the shortfall for "
+        "the next buys). The orders that pass then fill as usual (a buy must fit again at its fill price).",
+        "submit_check = true",
+        required=False, default=False, behaviour=True,
+    ),
+    Knob(
+        "costs", "slip_take_profit", bool,
+        "`true`: a take-profit reached during the bar fills at level * (1 - s); `false`: at its level, unslipped "
+        "(a take-profit gapped at the open is slipped either way).",
+        "slip_take_profit = false",
+        required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "costs", "slippage_cap", str,
+        "`none`: slipped prices as `slippage` says. `bar` (only when s > 0): a slipped buy fills at min(p * (1 + s), "
+        "high), a slipped sell at max(p * (1 - s), low), high/low of the fill bar, except that a `close`-mode "
+        "signal or rebalance fill at close[t] takes bar t+1's high/low, and a take-profit gapped at the open "
+        "fills at max(open * (1 - s), level).",
+        'slippage_cap = "bar"',
+        choices=SLIPPAGE_CAPS, required=False, default="none", behaviour=True,
+    ),
+    Knob(
+        "sizing", "whole_rounding", str,
+        "`whole` units: `floor_units` floors the magnitude of w * V / close - position; `value_floor_div` sizes "
+        "from the value change: a buy of (w * V - position * close) // close units, a sell of "
+        "(position * close - w * V) // close units (float floor division), and the whole position when w = 0.",
+        'whole_rounding = "value_floor_div"',
+        choices=WHOLE_ROUNDINGS, required=False, default="floor_units", behaviour=True,
+    ),
+    Knob(
+        "sizing", "rebalance_sequence", str,
+        "Execution order of a rebalance's orders: `value_change` ascending value change w * V - position * close "
+        "(stable); `sells_then_assets` every order with w * V < position * close in asset order, then the others "
+        "in asset order.",
+        'rebalance_sequence = "sells_then_assets"',
+        choices=REBALANCE_SEQUENCES, required=False, default="value_change", behaviour=True,
+    ),
 )
+
+
+# Behaviour knobs and their contract values; Contract.as_dict() lists one only when it differs.
+BEHAVIOUR_DEFAULTS: Final = {k.name: k.default for k in KNOBS if k.behaviour}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +279,18 @@ class Contract:
     trailing_stop: float | None = None
     trail_source: Literal["high", "close"] = "high"
     max_bars: int | None = None
+    # Behaviour knobs (defaults: the contract).
+    stop_resolution: str = BEHAVIOUR_DEFAULTS["stop_resolution"]
+    gaps_first: bool = BEHAVIOUR_DEFAULTS["gaps_first"]
+    trail_arithmetic: str = BEHAVIOUR_DEFAULTS["trail_arithmetic"]
+    stops_from: str = BEHAVIOUR_DEFAULTS["stops_from"]
+    early_exit: str = BEHAVIOUR_DEFAULTS["early_exit"]
+    fill_ref: str = BEHAVIOUR_DEFAULTS["fill_ref"]
+    submit_check: bool = BEHAVIOUR_DEFAULTS["submit_check"]
+    slip_take_profit: bool = BEHAVIOUR_DEFAULTS["slip_take_profit"]
+    slippage_cap: str = BEHAVIOUR_DEFAULTS["slippage_cap"]
+    whole_rounding: str = BEHAVIOUR_DEFAULTS["whole_rounding"]
+    rebalance_sequence: str = BEHAVIOUR_DEFAULTS["rebalance_sequence"]
 
     @property
     def has_exit_rules(self) -> bool:
@@ -195,7 +316,20 @@ class Contract:
             doc["stop_reference"] = self.stop_reference
         if self.trailing_stop is not None:
             doc["trail_source"] = self.trail_source
+        for name, default in BEHAVIOUR_DEFAULTS.items():
+            if getattr(self, name) != default:
+                doc[name] = getattr(self, name)
         return doc
+
+    def with_profile(self, profile: dict[str, object]) -> "Contract":
+        """This contract with a framework profile's behaviour knobs set (the profile wins)."""
+        from dataclasses import replace
+
+        unknown = sorted(set(profile) - set(BEHAVIOUR_DEFAULTS))
+        if unknown:
+            raise KeyError(f"not behaviour knobs: {unknown}")
+        return replace(self, **profile)
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from harness.contract import KNOBS, Contract, Knob
+from harness.contract import BEHAVIOUR_DEFAULTS, KNOBS, Contract, Knob
 from harness.errors import InputError
 
 __all__ = [
@@ -42,7 +42,7 @@ REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
 WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
 TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected"}
-EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason"}
+EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class ScenarioSpec:
     generator: Mapping[str, Any]
     inputs: Mapping[str, str]  # file name -> sha256
     folder: Path
-    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset optional).
+    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset, size optional).
     expected: tuple[Mapping[str, Any], ...] = ()
 
     @property
@@ -133,6 +133,10 @@ def _check_keys(path: Path, table: Mapping[str, Any], allowed: set[str], where: 
 
 
 def _knob_value(path: Path, knob: Knob, raw: Any) -> Any:
+    if knob.kind is bool:
+        if not isinstance(raw, bool):
+            raise InputError(path, knob.key, f"must be true or false, got {raw!r}", f"e.g. {knob.example}")
+        return raw
     if knob.kind is str:
         if not isinstance(raw, str) or raw not in knob.choices:
             raise InputError(
@@ -217,6 +221,7 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
         trail_source=values["trail_source"],
         max_bars=values["max_bars"],
         units=values["units"],
+        **{name: values[name] for name in BEHAVIOUR_DEFAULTS},
     )
 
 
@@ -308,8 +313,12 @@ def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
                              'e.g. reason = "stop_loss"')
         if isinstance(item["price"], bool) or not isinstance(item["price"], (int, float)):
             raise InputError(path, f"{where} price", f"must be a number, got {item['price']!r}", "e.g. price = 95.0")
+        size = item.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0):
+            raise InputError(path, f"{where} size", f"must be a positive number, got {size!r}", "e.g. size = 10.0")
         out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
-                                     "price": float(item["price"]), "reason": item["reason"]}))
+                                     "price": float(item["price"]), "reason": item["reason"],
+                                     "size": None if size is None else float(size)}))
     return tuple(out)
 
 

@@ -53,7 +53,8 @@ def test_bad_exit_knobs_are_refused(folder: Path, body: str, field: str, fragmen
     ('bar = 1\nside = "long"\nprice = 100.0\nreason = "signal"\n', "[[expected]] #1 side", "must be buy or sell"),
     ('bar = 1\nside = "buy"\nprice = 100.0\nreason = "stop"\n', "[[expected]] #1 reason", "must be one of"),
     ('bar = 1\nside = "buy"\nprice = "100"\nreason = "signal"\n', "[[expected]] #1 price", "must be a number"),
-    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nsize = 3\n', "[[expected]] #1 size", "unknown key"),
+    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nqty = 3\n', "[[expected]] #1 qty", "unknown key"),
+    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nsize = -3\n', "[[expected]] #1 size", "must be a positive number"),
 ])
 def test_bad_expected_fills_are_refused(folder: Path, entry: str, field: str, fragment: str) -> None:
     edit_toml(folder, "[inputs]\n", f"[[expected]]\n{entry}\n[inputs]\n")
