@@ -119,6 +119,7 @@ import backtrader as bt
 import numpy as np
 
 from adapters import _backtrader_feed as feed
+from adapters._backtrader_stock_profile import EVIDENCE, PROFILE
 
 from harness.engines import ANY, Engine, Output, make_fill, make_rejection
 from harness.results import Fill
@@ -624,19 +625,28 @@ def simulate(scenario: Scenario) -> BacktraderRun:
     return BacktraderRun(output=output, rejections=tuple(plan.rejections), scenario=scenario)
 
 
+_EXPRESSED = {"fill": ("close", "next_open"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY,
+              "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+              "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "max_bars": ANY}
+
+
 class Backtrader(Engine):
-    """Backtrader's ``BackBroker`` fills every order; see the module docstring for each knob."""
+    """Backtrader's ``BackBroker`` fills every order.
+
+    ``contract`` mode: this module (see its docstring for each knob). ``stock`` mode:
+    :mod:`adapters._backtrader_stock`, the framework as its documentation says to use
+    it, described by :data:`adapters._backtrader_stock_profile.PROFILE`.
+    """
 
     name = "backtrader"
     framework = "backtrader"
     capabilities = {
-        "contract": {
-            "fill": ("close", "next_open"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY,
-            "units": ("fractional", "whole"), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
-            "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
-            "max_bars": ANY,
-        },
+        "contract": {**_EXPRESSED, "units": ("fractional", "whole"), "trail_source": ("high", "close")},
+        # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
+        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",)},
     }
+    profile = PROFILE
+    profile_evidence = EVIDENCE
     witness = {
         "contract": {
             "fill": ("configured", "set_coc(True) fills a Market order at the signal bar's close; next_open is the default broker"),
@@ -652,13 +662,52 @@ class Backtrader(Engine):
             "trailing_stop": ("assisted", "a StopTrail order; its level uses the contract's product arithmetic (order subclass)"),
             "trail_source": ("assisted", "close: the broker ratchets on closes; high: the strategy calls trailadjust(high)"),
             "max_bars": ("computed", "the strategy counts bars from the entry fill and submits a Market exit"),
+            "stop_resolution": ("assisted", "higher_level: the broker subclass makes the lower stop give way"),
+            "gaps_first": ("assisted", "true: the broker subclass withholds a stop when the take-profit gapped"),
+            "stops_from": ("assisted", "after_fill: the broker subclass activates close-mode bracket children at once"),
+            "slip_take_profit": ("assisted", "true: the broker subclass slips intrabar Limit fills"),
+            "rebalance_sequence": ("computed", "value_change: the adapter submits the orders in that sequence"),
+        },
+        "stock": {
+            "fill": ("configured", "set_coc(True) for close fills (Cheat-On-Close); next_open is the default broker"),
+            "cash": ("configured", "set_cash; the stock broker's own cash checks"),
+            "sizing_mode": ("native", "fixed: buy(size=...); target_weights: order_target_percent"),
+            "size": ("native", "buy(size=size)"),
+            "units": ("native", "order_target_percent sizes whole units (CommInfoBase.getsize)"),
+            "fee": ("configured", "setcommission(commission=f)"),
+            "slippage": ("configured", "set_slippage_perc(s) with its defaults"),
+            "stop_loss": ("native", "a Stop order at ref*(1-p), placed when the entry completes"),
+            "take_profit": ("native", "a Limit order at ref*(1+q), OCO with the stops"),
+            "stop_reference": ("native", "data.close of the fill bar, or order.executed.price"),
+            "trailing_stop": ("native", "a StopTrail(trailpercent=p) order"),
+            "trail_source": ("native", "close: the broker ratchets a StopTrail on each close"),
+            "max_bars": ("computed", "the strategy counts bars and closes the position"),
+            "stop_resolution": ("native", "queue: the broker tries the OCO group oldest first"),
+            "gaps_first": ("native", "false: each order tried completely, the take-profit Limit last"),
+            "trail_arithmetic": ("native", "difference: Order.trailadjust computes price - price * p"),
+            "stops_from": ("native", "after_booking: orders placed in notify_order are accepted a step later"),
+            "early_exit": ("native", "after_stops: cancel() cannot reach an order still in submitted"),
+            "fill_ref": ("native", "size_weighted: order.executed.price is (size * price) / size"),
+            "submit_check": ("native", "true: checksubmit pseudo-executes new orders at their creation price"),
+            "slip_take_profit": ("native", "false: an intrabar Limit fills at its price"),
+            "slippage_cap": ("native", "bar: slip_match caps slipped prices at the bar's high/low"),
+            "whole_rounding": ("native", "value_floor_div: order_target_value sizes int(value // price)"),
+            "rebalance_sequence": ("computed", "sells_then_assets: the strategy submits sells first, each group in asset order"),
         },
     }
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
+        if mode == "stock":
+            from adapters._backtrader_stock import simulate_stock
+
+            return simulate_stock(scenario).output
         return simulate(scenario).output
 
     def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
+        if mode == "stock":
+            from adapters._backtrader_stock import simulate_stock
+
+            return simulate_stock(scenario).output
         from adapters._backtrader_rotation import run_rotation
 
         return run_rotation(scenario)

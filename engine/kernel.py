@@ -9,6 +9,11 @@ time order, each across every asset before the next begins
 3. exits at this close (``close``), or decided for the next open (``next_open``);
 4. entries at this close, or decided for the next open.
 
+Behaviour knobs (``harness.contract``; each default is the contract) change
+how those steps resolve fills, so that a framework's stock profile can be
+run: they arrive as keyword flags of :func:`simulate_signals` and
+:func:`simulate_rotation`.
+
 Integer codes for sides and reasons come from ``harness.contract`` (passed in
 by ``engine.reference``, which owns the translation).
 """
@@ -42,14 +47,6 @@ N_REJECTION_FIELDS = 5
 
 
 @njit(cache=True)
-def slipped_price(price: float, side: int, slippage: float) -> float:
-    """Buys pay p*(1+s), sells receive p*(1-s)."""
-    if side == BUY:
-        return price * (1.0 + slippage)
-    return price * (1.0 - slippage)
-
-
-@njit(cache=True)
 def _record(fills: np.ndarray, n_fills: int, asset: int, bar: int, side: int, size: float,
             price: float, fee: float, reason: int) -> int:
     fills[n_fills, F_ASSET] = asset
@@ -73,9 +70,26 @@ def _reject(rejections, n_rejected, asset, bar, side, size, reason):
 
 
 @njit(cache=True)
-def _sell(fills, n_fills, cash, position, asset, bar, raw_price, qty, fee_rate, slippage, reason):
-    """Sell ``qty`` units of ``asset`` at ``raw_price`` (before slippage)."""
-    price = slipped_price(raw_price, SELL, slippage)
+def cap_buy(price: float, slippage: float, high: float, cap: bool) -> float:
+    """A market buy at ``price``: slipped up, and (``slippage_cap = "bar"``, s > 0) at most ``high``."""
+    p = price * (1.0 + slippage)
+    if cap and slippage > 0.0 and p > high:
+        return high
+    return p
+
+
+@njit(cache=True)
+def cap_sell(price: float, slippage: float, low: float, cap: bool) -> float:
+    """A sell at ``price``: slipped down, and (``slippage_cap = "bar"``, s > 0) at least ``low``."""
+    p = price * (1.0 - slippage)
+    if cap and slippage > 0.0 and p < low:
+        return low
+    return p
+
+
+@njit(cache=True)
+def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fee_rate, reason):
+    """Sell ``qty`` units of ``asset`` at ``price`` (the fill price, after slippage)."""
     fee = fee_rate * qty * price
     position[asset] -= qty
     n_fills = _record(fills, n_fills, asset, bar, SELL, qty, price, fee, reason)
@@ -83,21 +97,19 @@ def _sell(fills, n_fills, cash, position, asset, bar, raw_price, qty, fee_rate, 
 
 
 @njit(cache=True)
-def _sell_all(fills, n_fills, cash, position, asset, bar, raw_price, fee_rate, slippage, reason):
-    """Close the whole position of ``asset`` at ``raw_price`` (before slippage)."""
-    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, raw_price, position[asset],
-                          fee_rate, slippage, reason)
+def _sell_all(fills, n_fills, cash, position, asset, bar, price, fee_rate, reason):
+    """Close the whole position of ``asset`` at ``price`` (the fill price, after slippage)."""
+    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, price, position[asset], fee_rate, reason)
     position[asset] = 0.0  # exactly flat, whatever the float arithmetic
     return cash, n_fills
 
 
 @njit(cache=True)
-def _buy(fills, n_fills, cash, position, asset, bar, raw_price, size, fee_rate, slippage, reason):
-    """Buy ``size`` units if cost plus fee fits in the cash; else reject the order whole.
+def _buy(fills, n_fills, cash, position, asset, bar, price, size, fee_rate, reason):
+    """Buy ``size`` units at ``price`` (after slippage) if cost plus fee fits in the cash; else reject it whole.
 
     Returns ``(cash, n_fills, filled)``.
     """
-    price = slipped_price(raw_price, BUY, slippage)
     fee = fee_rate * size * price
     cost = size * price + fee
     if cost > cash:
@@ -110,65 +122,87 @@ def _buy(fills, n_fills, cash, position, asset, bar, raw_price, size, fee_rate, 
 @njit(cache=True)
 def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: float, trail_level: float,
               queue: bool, gaps_first: bool):
-    """Which stop fills on this bar, at what price before slippage, and whether it gapped.
+    """Which stop fills on this bar, and at what price before slippage.
 
     Levels that are off are passed as -inf (stop-loss, trailing) or +inf
-    (take-profit). ``queue`` False (contract): the stop-loss and trailing levels
-    act as one stop at the higher of the two; True: they are checked one after
-    the other, stop-loss first. ``gaps_first`` True (contract): every level
-    gapped at the open fills there before intrabar levels are checked; False:
-    the stops are checked completely before the take-profit. Returns
-    ``(price, reason, gapped)``, reason NO_REASON when nothing fills.
+    (take-profit). Check order: the stop(s), then the take-profit. With
+    ``queue`` the stop-loss and trailing levels are two stops (stop-loss
+    first), else one stop at the higher level. ``gaps_first``: every level's
+    gap (open) before any level's intrabar touch; else each level completely
+    (gap, then intrabar) in check order. Returns ``(price, reason, at_open)``
+    or ``(nan, NO_REASON, False)``.
     """
     if queue:
-        first_level, first_reason = sl_level, REASON_STOP_LOSS
-        second_level, second_reason = trail_level, REASON_TRAILING_STOP
+        l1, r1, l2, r2 = sl_level, REASON_STOP_LOSS, trail_level, REASON_TRAILING_STOP
+    elif trail_level > sl_level:
+        l1, r1, l2, r2 = trail_level, REASON_TRAILING_STOP, -np.inf, NO_REASON
     else:
-        if trail_level > sl_level:
-            first_level, first_reason = trail_level, REASON_TRAILING_STOP
-        else:
-            first_level, first_reason = sl_level, REASON_STOP_LOSS
-        second_level, second_reason = -np.inf, NO_REASON
+        l1, r1, l2, r2 = sl_level, REASON_STOP_LOSS, -np.inf, NO_REASON
     if gaps_first:
-        if open_ <= first_level:
-            return open_, first_reason, True
-        if open_ <= second_level:
-            return open_, second_reason, True
+        if open_ <= l1:
+            return open_, r1, True
+        if open_ <= l2:
+            return open_, r2, True
         if open_ >= tp_level:
             return open_, REASON_TAKE_PROFIT, True
-        if low <= first_level:
-            return first_level, first_reason, False
-        if low <= second_level:
-            return second_level, second_reason, False
+        if low <= l1:
+            return l1, r1, False
+        if low <= l2:
+            return l2, r2, False
+        if high >= tp_level:
+            return tp_level, REASON_TAKE_PROFIT, False
     else:
-        if open_ <= first_level:
-            return open_, first_reason, True
-        if low <= first_level:
-            return first_level, first_reason, False
-        if open_ <= second_level:
-            return open_, second_reason, True
-        if low <= second_level:
-            return second_level, second_reason, False
+        if open_ <= l1:
+            return open_, r1, True
+        if low <= l1:
+            return l1, r1, False
+        if open_ <= l2:
+            return open_, r2, True
+        if low <= l2:
+            return l2, r2, False
         if open_ >= tp_level:
             return open_, REASON_TAKE_PROFIT, True
-    if high >= tp_level:
-        return tp_level, REASON_TAKE_PROFIT, False
+        if high >= tp_level:
+            return tp_level, REASON_TAKE_PROFIT, False
     return np.nan, NO_REASON, False
 
 
 @njit(cache=True)
-def _check_stops(j, i, open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first,
-                 fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit):
-    """Fill asset ``j``'s stop on bar ``i`` if one is reached; returns ``(cash, n_fills, filled)``."""
-    price, reason, gapped = stop_exit(open_[i, j], high[i, j], low[i, j], sl_level, tp_level, trail_level,
-                                      queue, gaps_first)
+def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slippage: float,
+                    slip_take_profit: bool, cap: bool) -> float:
+    """The fill price of a stop exit found by :func:`stop_exit` (a sell)."""
+    if reason == REASON_TAKE_PROFIT:
+        if at_open:
+            # A take-profit gapped at the open: capped at its level, not at the low.
+            return cap_sell(price, slippage, tp_level, cap)
+        if not slip_take_profit:
+            return price
+    return cap_sell(price, slippage, low, cap)
+
+
+@njit(cache=True)
+def trail_level_of(hwm: float, p: float, difference: bool) -> float:
+    if difference:
+        return hwm - hwm * p
+    return hwm * (1.0 - p)
+
+
+@njit(cache=True)
+def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
+    """The stop reference from an entry fill (``fill_ref``)."""
+    if size_weighted:
+        return (size * price) / size
+    return price
+
+
+@njit(cache=True)
+def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slippage, queue, gaps_first,
+               slip_take_profit, cap):
+    """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``."""
+    price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     if reason == NO_REASON:
-        return cash, n_fills, False
-    slip = slippage
-    if reason == REASON_TAKE_PROFIT and not gapped and not slip_take_profit:
-        slip = 0.0
-    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, slip, reason)
-    return cash, n_fills, True
+        return np.nan, NO_REASON
+    return stop_fill_price(price, reason, at_open, low, tp_level, slippage, slip_take_profit, cap), reason
 
 
 @njit(cache=True)
@@ -190,24 +224,33 @@ def simulate_signals(
     trailing_stop: float,
     trail_on_high: bool,
     max_bars: int,
-    last_bar_fills: bool,
-    open_exit_first: bool,
-    queue_stops: bool,
-    gaps_first: bool,
-    trail_difference: bool,
-    slip_take_profit: bool,
+    queue: bool = False,
+    gaps_first: bool = True,
+    trail_difference: bool = False,
+    stops_after_booking: bool = False,
+    early_exit_after_stops: bool = False,
+    slip_take_profit: bool = True,
+    cap: bool = False,
+    ref_size_weighted: bool = False,
+    submit_check: bool = False,
+    last_bar_fills: bool = False,
+    open_exit_first: bool = True,
 ):
     """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
 
     ``stop_loss``, ``take_profit`` and ``trailing_stop`` are fractions, NaN when
-    off; ``max_bars`` is 0 when off. The last six arguments are the behaviour
-    knobs (``harness.contract``: last_bar == "fill", open_exit_first,
-    stop_resolution == "queue", gaps_first, trail_arithmetic == "difference",
-    slip_take_profit). Returns ``(fills, n_fills, rejections, n_rejected,
-    equity)``: ``fills[:n_fills]`` are the fill records in execution order
-    (columns ``F_*``), ``rejections[:n_rejected]`` the entries that did not fit
-    in the cash (columns ``R_*``), ``equity[i]`` the portfolio value at close[i]
-    after bar i's fills.
+    off; ``max_bars`` is 0 when off. The keyword flags are the behaviour knobs
+    (``harness.contract``; their defaults are the contract): ``queue``
+    (``stop_resolution``), ``gaps_first``, ``trail_difference``
+    (``trail_arithmetic``), ``stops_after_booking`` (``stops_from``),
+    ``early_exit_after_stops`` (``early_exit``), ``slip_take_profit``, ``cap``
+    (``slippage_cap = "bar"``), ``ref_size_weighted`` (``fill_ref``),
+    ``submit_check``, ``last_bar_fills`` (``last_bar = "fill"``),
+    ``open_exit_first``. Returns ``(fills, n_fills, rejections, n_rejected,
+    equity)``: ``fills[:n_fills]`` are the fill records in
+    execution order (columns ``F_*``), ``rejections[:n_rejected]`` the entries
+    that did not fit in the cash (columns ``R_*``), ``equity[i]`` the
+    portfolio value at close[i] after bar i's fills.
     """
     n_bars, n_assets = close.shape
     fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
@@ -218,82 +261,86 @@ def simulate_signals(
     position = np.zeros(n_assets)
     pending = np.zeros(n_assets, dtype=np.int8)
     pending_reason = np.zeros(n_assets, dtype=np.int8)
+    pending_late = np.zeros(n_assets, dtype=np.bool_)  # next_open: an early exit the stops still precede
     entry_bar = np.full(n_assets, -1, dtype=np.int64)
+    signal_bar = np.full(n_assets, -1, dtype=np.int64)  # the entry's signal bar
+    first_stop_bar = np.full(n_assets, -1, dtype=np.int64)
     stop_ref = np.zeros(n_assets)
-    hwm = np.zeros(n_assets)
+    trail = np.zeros(n_assets)  # the trailing level (only rises)
     use_sl = not np.isnan(stop_loss)
     use_tp = not np.isnan(take_profit)
     use_trail = not np.isnan(trailing_stop)
     use_stops = use_sl or use_tp or use_trail
     cash = cash0
     last = n_bars - 1
+    delay = 1 if stops_after_booking and not fill_next_open else 0
 
-    sl_level = np.full(n_assets, -np.inf)
-    tp_level = np.full(n_assets, np.inf)
-    trail_level = np.full(n_assets, -np.inf)
     exited = np.zeros(n_assets, dtype=np.bool_)
     for i in range(n_bars):
         exited[:] = False
-        # This bar's stop levels, for every open position past its entry bar.
-        if use_stops:
-            for j in range(n_assets):
-                if position[j] > 0.0 and i > entry_bar[j]:
-                    ref = stop_ref[j]
-                    if use_sl:
-                        sl_level[j] = ref * (1.0 - stop_loss)
-                    if use_tp:
-                        tp_level[j] = ref * (1.0 + take_profit)
-                    if use_trail:
-                        if trail_difference:
-                            trail_level[j] = hwm[j] - hwm[j] * trailing_stop
-                        else:
-                            trail_level[j] = hwm[j] * (1.0 - trailing_stop)
 
         # Phase 1 (next_open): orders decided on bar i-1 fill at open[i], all exits before all entries.
         for j in range(n_assets):
             if pending[j] == ORDER_EXIT:
                 pending[j] = NO_ORDER
                 if position[j] > 0.0:
-                    if not open_exit_first and use_stops and i > entry_bar[j]:
-                        # The bar's stops come first; one that fills drops the exit.
-                        cash, n_fills, stopped = _check_stops(
-                            j, i, open_, high, low, sl_level[j], tp_level[j], trail_level[j], queue_stops,
-                            gaps_first, fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit)
-                        if stopped:
-                            exited[j] = True
-                            continue
-                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, open_[i, j],
-                                              fee_rate, slippage, pending_reason[j])
+                    reason = NO_REASON
+                    # The stops come first: early_exit = "after_stops" (an exit decided the bar after the
+                    # entry signal), or open_exit_first = false (every exit at the open).
+                    if use_stops and (pending_late[j] or (not open_exit_first and i >= first_stop_bar[j])):
+                        ref = stop_ref[j]
+                        price, reason = _stop_fill(
+                            open_[i, j], high[i, j], low[i, j],
+                            ref * (1.0 - stop_loss) if use_sl else -np.inf,
+                            ref * (1.0 + take_profit) if use_tp else np.inf,
+                            trail[j] if use_trail else -np.inf,
+                            slippage, queue, gaps_first, slip_take_profit, cap)
+                    if reason == NO_REASON:
+                        price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap), pending_reason[j]
+                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason)
                     exited[j] = True
+                pending_late[j] = False
         for j in range(n_assets):
             if pending[j] == ORDER_ENTRY:
                 pending[j] = NO_ORDER
                 if position[j] == 0.0:
-                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i, open_[i, j],
-                                                 size, fee_rate, slippage, REASON_SIGNAL)
+                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
+                                                 cap_buy(open_[i, j], slippage, high[i, j], cap),
+                                                 size, fee_rate, REASON_SIGNAL)
                     if filled:
                         entry_bar[j] = i
-                        stop_ref[j] = fills[n_fills - 1, F_PRICE] if stop_ref_is_fill_price else close[i, j]
-                        hwm[j] = stop_ref[j]
+                        signal_bar[j] = i - 1
+                        first_stop_bar[j] = i + 1 + delay
+                        stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
+                                       if stop_ref_is_fill_price else close[i, j])
+                        trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
                     else:
                         n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
 
-        # Phase 2: intrabar stops of every asset, from the bar after its entry fill.
+        # Phase 2: stops of every asset, from its first stop bar.
         if use_stops:
             for j in range(n_assets):
-                if position[j] > 0.0 and i > entry_bar[j] and not exited[j]:
-                    cash, n_fills, stopped = _check_stops(
-                        j, i, open_, high, low, sl_level[j], tp_level[j], trail_level[j], queue_stops,
-                        gaps_first, fills, n_fills, cash, position, fee_rate, slippage, slip_take_profit)
-                    if stopped:
+                if position[j] > 0.0 and i >= first_stop_bar[j]:
+                    ref = stop_ref[j]
+                    price, reason = _stop_fill(
+                        open_[i, j], high[i, j], low[i, j],
+                        ref * (1.0 - stop_loss) if use_sl else -np.inf,
+                        ref * (1.0 + take_profit) if use_tp else np.inf,
+                        trail[j] if use_trail else -np.inf,
+                        slippage, queue, gaps_first, slip_take_profit, cap)
+                    if reason != NO_REASON:
+                        cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason)
                         exited[j] = True
                     elif use_trail:
-                        hwm[j] = max(hwm[j], high[i, j] if trail_on_high else close[i, j])
+                        src = high[i, j] if trail_on_high else close[i, j]
+                        trail[j] = max(trail[j], trail_level_of(src, trailing_stop, trail_difference))
 
-        # Nothing decided on the last bar fills (unless last_bar = "fill" in close mode).
+        # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
         if i != last or (last_bar_fills and not fill_next_open):
+            nxt = i + 1 if i < last else i  # the bar that books a close fill (slippage_cap)
             # Phase 3: exits at this close (close), or decided for the next open (next_open):
             # a time exit due, or an exit signal; both at once are labelled signal.
+            sub_cash = cash  # submit_check: this bar's orders pseudo-executed at close[i], in order
             for j in range(n_assets):
                 if position[j] <= 0.0 or np.isnan(close[i, j]):
                     continue
@@ -301,26 +348,58 @@ def simulate_signals(
                 if not (exits[i, j] or time_due):
                     continue
                 reason = REASON_SIGNAL if exits[i, j] else REASON_TIME_EXIT
+                if submit_check:
+                    sub_cash = (sub_cash + position[j] * close[i, j]) - position[j] * fee_rate * close[i, j]
+                late = early_exit_after_stops and use_stops and i == signal_bar[j] + 1
                 if fill_next_open:
                     pending[j] = ORDER_EXIT
                     pending_reason[j] = reason
-                else:
-                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, close[i, j],
-                                              fee_rate, slippage, reason)
-                    exited[j] = True
+                    pending_late[j] = late
+                    continue
+                if late and i < last:
+                    # The stops are checked on bar i+1 before this close exit is booked: one that fills
+                    # there replaces it (the position stays open through close[i]).
+                    ref = stop_ref[j]
+                    _, stop_reason = _stop_fill(
+                        open_[nxt, j], high[nxt, j], low[nxt, j],
+                        ref * (1.0 - stop_loss) if use_sl else -np.inf,
+                        ref * (1.0 + take_profit) if use_tp else np.inf,
+                        trail[j] if use_trail else -np.inf,
+                        slippage, queue, gaps_first, slip_take_profit, cap)
+                    if stop_reason != NO_REASON:
+                        first_stop_bar[j] = min(first_stop_bar[j], nxt)
+                        continue
+                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
+                                          cap_sell(close[i, j], slippage, low[nxt, j], cap),
+                                          fee_rate, reason)
+                exited[j] = True
             # Phase 4: entries, ignored while long, while an order is pending, and (close) on an exit bar.
             for j in range(n_assets):
                 if not entries[i, j] or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
                     continue
+                if exited[j] and not fill_next_open:
+                    continue
+                if submit_check:
+                    # Rejected when it does not fit at close[i], unslipped, fee included; the running cash
+                    # keeps the shortfall (a later entry of this bar sees it too).
+                    sub_cash = (sub_cash - size * close[i, j]) - size * fee_rate * close[i, j]
+                    if sub_cash < 0.0:
+                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if fill_next_open else i, BUY, size,
+                                             REASON_SIGNAL)
+                        continue
                 if fill_next_open:
                     pending[j] = ORDER_ENTRY
-                elif not exited[j]:
-                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i, close[i, j],
-                                                 size, fee_rate, slippage, REASON_SIGNAL)
+                else:
+                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
+                                                 cap_buy(close[i, j], slippage, high[nxt, j], cap),
+                                                 size, fee_rate, REASON_SIGNAL)
                     if filled:
                         entry_bar[j] = i
-                        stop_ref[j] = fills[n_fills - 1, F_PRICE] if stop_ref_is_fill_price else close[i, j]
-                        hwm[j] = stop_ref[j]
+                        signal_bar[j] = i
+                        first_stop_bar[j] = i + 1 + delay
+                        stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
+                                       if stop_ref_is_fill_price else close[i, j])
+                        trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
                     else:
                         n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
 
@@ -334,14 +413,18 @@ def simulate_signals(
 
 
 @njit(cache=True)
-def rebalance_orders(close_row, weights_row, position, cash, whole_units):
+def rebalance_orders(close_row, weights_row, position, cash, whole_units, value_floor_div=False,
+                     sells_then_assets=False):
     """Order sizes and their execution sequence for one rebalance bar.
 
     Each listed asset with a target weight w gets ``w * V / close - position``
     units, V being the portfolio value at this close. Whole units floor the
-    order's magnitude. The sequence sorts by value change ``w * V -
-    position * close``, ascending (sells first, then the smallest buys),
-    keeping asset order on ties. Returns ``(sizes, sequence, n_orders)``.
+    order's magnitude (``value_floor_div``: ``whole_rounding =
+    "value_floor_div"``, sized from the value change by float floor
+    division). The sequence sorts by value change ``w * V - position *
+    close``, ascending (sells first, then the smallest buys), keeping asset
+    order on ties (``sells_then_assets``: sells in asset order, then the
+    rest in asset order). Returns ``(sizes, sequence, n_orders)``.
     """
     n_assets = close_row.shape[0]
     value = cash
@@ -355,11 +438,24 @@ def rebalance_orders(close_row, weights_row, position, cash, whole_units):
     for j in range(n_assets):
         if np.isnan(close_row[j]) or np.isnan(weights_row[j]):
             continue
-        size = weights_row[j] * value / close_row[j] - position[j]
-        if whole_units:
-            size = np.floor(size) if size >= 0.0 else -np.floor(-size)
+        target = weights_row[j] * value
+        current = position[j] * close_row[j]
+        if whole_units and value_floor_div:
+            if target > current:
+                size = (target - current) // close_row[j]
+            elif target < current:
+                size = -position[j] if target == 0.0 else -((current - target) // close_row[j])
+            else:
+                size = 0.0
+        else:
+            size = weights_row[j] * value / close_row[j] - position[j]
+            if whole_units:
+                size = np.floor(size) if size >= 0.0 else -np.floor(-size)
         sizes[j] = size
-        key = weights_row[j] * value - position[j] * close_row[j]
+        if sells_then_assets:
+            key = 0.0 if target < current else 1.0
+        else:
+            key = target - current
         # Stable insertion by key.
         k = n_orders
         while k > 0 and keys[k - 1] > key:
@@ -373,18 +469,40 @@ def rebalance_orders(close_row, weights_row, position, cash, whole_units):
 
 
 @njit(cache=True)
-def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, bar, price_row,
-                       sizes, sequence, n_orders, fee_rate, slippage):
-    """Execute one rebalance in sequence at ``price_row``; an order that does not fit is rejected whole."""
+def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, bar, price_row, high_row, low_row,
+                       sizes, sequence, n_orders, fee_rate, slippage, cap, check_row, submit_check):
+    """Execute one rebalance in sequence at ``price_row``; an order that does not fit is rejected whole.
+
+    ``high_row``/``low_row``: the bar whose range caps a slipped price (``cap``). ``submit_check``:
+    first pseudo-execute the sequence at ``check_row`` (the decision bar's close), unslipped, fee
+    included; a buy that takes the running cash below 0 is rejected (the running cash keeps the
+    shortfall), the others then execute as usual.
+    """
+    passed = np.ones(n_orders, dtype=np.bool_)
+    if submit_check:
+        sub_cash = cash
+        for k in range(n_orders):
+            j = sequence[k]
+            q = sizes[j]
+            if q < 0.0:
+                sub_cash = (sub_cash + -q * check_row[j]) - -q * fee_rate * check_row[j]
+            elif q > 0.0:
+                sub_cash = (sub_cash - q * check_row[j]) - q * fee_rate * check_row[j]
+                passed[k] = sub_cash >= 0.0
     for k in range(n_orders):
         j = sequence[k]
         size = sizes[j]
+        if not passed[k]:
+            n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
+            continue
         if size < 0.0:
-            cash, n_fills = _sell(fills, n_fills, cash, position, j, bar, price_row[j], -size,
-                                  fee_rate, slippage, REASON_REBALANCE)
+            cash, n_fills = _sell(fills, n_fills, cash, position, j, bar,
+                                  cap_sell(price_row[j], slippage, low_row[j], cap), -size,
+                                  fee_rate, REASON_REBALANCE)
         elif size > 0.0:
-            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar, price_row[j], size,
-                                         fee_rate, slippage, REASON_REBALANCE)
+            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar,
+                                         cap_buy(price_row[j], slippage, high_row[j], cap), size,
+                                         fee_rate, REASON_REBALANCE)
             if not filled:
                 n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
     return cash, n_fills, n_rejected
@@ -393,6 +511,8 @@ def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, b
 @njit(cache=True)
 def simulate_rotation(
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     weights: np.ndarray,
     is_rebalance: np.ndarray,
@@ -401,13 +521,19 @@ def simulate_rotation(
     fee_rate: float,
     slippage: float,
     whole_units: bool,
+    value_floor_div: bool = False,
+    sells_then_assets: bool = False,
+    cap: bool = False,
+    submit_check: bool = False,
 ):
     """Target-weight rotation with one shared cash pool on (n_bars, n_assets) arrays.
 
     On a rebalance bar t (not the last), orders are sized from close[t] and
     the value at close[t] (:func:`rebalance_orders`) and fill at close[t]
-    (``close``) or open[t+1] (``next_open``) in their sequence. Returns the
-    same tuple as :func:`simulate_signals`.
+    (``close``) or open[t+1] (``next_open``) in their sequence. The keyword
+    flags are behaviour knobs (``whole_rounding``, ``rebalance_sequence``,
+    ``slippage_cap``, ``submit_check``); their defaults are the contract. Returns the same tuple
+    as :func:`simulate_signals`.
     """
     n_bars, n_assets = close.shape
     fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
@@ -421,23 +547,27 @@ def simulate_rotation(
     pending_sizes = np.zeros(n_assets)
     pending_sequence = np.empty(n_assets, dtype=np.int64)
     n_pending = 0
+    pending_check = np.empty(n_assets)  # the decision bar's closes
 
     for i in range(n_bars):
         if n_pending > 0:
             cash, n_fills, n_rejected = _execute_rebalance(
-                fills, n_fills, rejections, n_rejected, cash, position, i, open_[i],
-                pending_sizes, pending_sequence, n_pending, fee_rate, slippage)
+                fills, n_fills, rejections, n_rejected, cash, position, i, open_[i], high[i], low[i],
+                pending_sizes, pending_sequence, n_pending, fee_rate, slippage, cap, pending_check, submit_check)
             n_pending = 0
         if is_rebalance[i] and i != last:
-            sizes, sequence, n_orders = rebalance_orders(close[i], weights[i], position, cash, whole_units)
+            sizes, sequence, n_orders = rebalance_orders(close[i], weights[i], position, cash, whole_units,
+                                                         value_floor_div, sells_then_assets)
             if fill_next_open:
                 pending_sizes[:] = sizes
                 pending_sequence[:] = sequence
+                pending_check[:] = close[i]
                 n_pending = n_orders
             else:
+                # A close fill is capped by the range of the bar after it (where Backtrader books it).
                 cash, n_fills, n_rejected = _execute_rebalance(
-                    fills, n_fills, rejections, n_rejected, cash, position, i, close[i],
-                    sizes, sequence, n_orders, fee_rate, slippage)
+                    fills, n_fills, rejections, n_rejected, cash, position, i, close[i], high[i + 1], low[i + 1],
+                    sizes, sequence, n_orders, fee_rate, slippage, cap, close[i], submit_check)
         value = cash
         for j in range(n_assets):
             if position[j] != 0.0:

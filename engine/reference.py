@@ -39,6 +39,8 @@ def _raw(scenario: Scenario, contract: Contract):
     if contract.sizing_mode == "target_weights":
         return kernel.simulate_rotation(
             np.ascontiguousarray(market.open),
+            np.ascontiguousarray(market.high),
+            np.ascontiguousarray(market.low),
             np.ascontiguousarray(market.close),
             np.ascontiguousarray(market.weights),
             np.ascontiguousarray(market.rebalance),
@@ -47,6 +49,10 @@ def _raw(scenario: Scenario, contract: Contract):
             contract.fee,
             contract.slippage,
             contract.units == "whole",
+            contract.whole_rounding == "value_floor_div",
+            contract.rebalance_sequence == "sells_then_assets",
+            contract.slippage_cap == "bar",
+            contract.submit_check,
         )
     return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
@@ -66,12 +72,17 @@ def _raw(scenario: Scenario, contract: Contract):
         _OFF if contract.trailing_stop is None else contract.trailing_stop,
         contract.trail_source == "high",
         0 if contract.max_bars is None else contract.max_bars,
-        contract.last_bar == "fill",
-        contract.open_exit_first,
         contract.stop_resolution == "queue",
         contract.gaps_first,
         contract.trail_arithmetic == "difference",
+        contract.stops_from == "after_booking",
+        contract.early_exit == "after_stops",
         contract.slip_take_profit,
+        contract.slippage_cap == "bar",
+        contract.fill_ref == "size_weighted",
+        contract.submit_check,
+        contract.last_bar == "fill",
+        contract.open_exit_first,
     )
 
 

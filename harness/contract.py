@@ -18,6 +18,7 @@ __all__ = [
     "apply_profile",
     "KNOB_BY_FIELD",
     "BEHAVIOUR_KNOBS",
+    "BEHAVIOUR_DEFAULTS",
     "knob_key",
     "knob_problem",
     "Knob",
@@ -44,9 +45,16 @@ SIZING_MODES: Final = ("fixed", "target_weights")
 UNITS: Final = ("fractional", "whole")
 STOP_REFERENCES: Final = ("close", "fill_price")
 TRAIL_SOURCES: Final = ("high", "close")
+# Behaviour knobs: the contract's value first; a framework's stock profile may set another.
 LAST_BAR: Final = ("skip", "fill")
 STOP_RESOLUTIONS: Final = ("higher_level", "queue")
 TRAIL_ARITHMETIC: Final = ("product", "difference")
+STOPS_FROM: Final = ("after_fill", "after_booking")
+EARLY_EXITS: Final = ("cancels_stops", "after_stops")
+FILL_REFS: Final = ("price", "size_weighted")
+SLIPPAGE_CAPS: Final = ("none", "bar")
+WHOLE_ROUNDINGS: Final = ("floor_units", "value_floor_div")
+REBALANCE_SEQUENCES: Final = ("value_change", "sells_then_assets")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -169,7 +177,7 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "max_bars = 10",
         bounds=(1.0, float("inf"), True, False), required=False,
     ),
-    # ---- behaviour knobs: the contract's rule is the default; framework profiles set the others
+    # ---- behaviour knobs: the contract's rule is the default; a framework's stock profile sets others
     Knob(
         "execution", "last_bar", str,
         "`skip`: nothing decided on the last bar fills. `fill` (`close` mode): signals on the last bar fill at "
@@ -180,43 +188,107 @@ KNOBS: Final[tuple[Knob, ...]] = (
     Knob(
         "execution", "open_exit_first", bool,
         "`next_open` mode: `true`: an exit (signal or time) filling at the open beats every stop on that bar. "
-        "`false`: the bar's stops are checked first; a stop that fills drops the pending exit.",
+        "`false`: the bar's stops are checked first (from the position's first stop bar); a stop that fills "
+        "replaces the exit.",
         "open_exit_first = false",
         choices=(True, False), required=False, default=True, behaviour=True,
     ),
     Knob(
+        "execution", "submit_check", bool,
+        "`true`: the orders decided on one bar are first pseudo-executed in order (exits before entries; a "
+        "rebalance in its sequence) at that bar's close, unslipped, fee included, starting from the cash held "
+        "before the fills of the bar they fill on: a sell adds size * close - fee, a buy takes size * close, "
+        "then its fee, and is rejected whole when the running cash falls below 0 (which keeps the shortfall for "
+        "the next buys). The orders that pass then fill as usual (a buy must fit again at its fill price).",
+        "submit_check = true",
+        choices=(True, False), required=False, default=False, behaviour=True,
+    ),
+    Knob(
         "exits", "stop_resolution", str,
-        "`higher_level`: a stop-loss and a trailing stop on one position act as one stop at the higher level. "
-        "`queue`: they are separate orders checked in the order a strategy submits them, stop-loss first; the "
-        "first one reached fills at its own level (or the open, if gapped) and with its own reason.",
+        "`higher_level`: stop-loss and trailing stop act as one stop at the higher of the two levels. `queue`: "
+        "they are two stops, checked one after the other (stop-loss, then trailing stop), each at its own level "
+        "with its own label; the first that fills wins.",
         'stop_resolution = "queue"',
         choices=STOP_RESOLUTIONS, required=False, default="higher_level", behaviour=True,
     ),
     Knob(
         "exits", "gaps_first", bool,
-        "`true`: any level gapped at the open (stop or take-profit) fills at the open before intrabar levels are "
-        "checked. `false`: the stops are checked completely (gap, then intrabar) before the take-profit.",
+        "`true`: every stop level and the take-profit are first checked for a gap at the open (in check order), "
+        "then for an intrabar touch (in check order). `false`: each stop level is checked completely (gap, then "
+        "intrabar) before the next, and the take-profit last. Check order: the stop(s) (see `stop_resolution`), "
+        "then the take-profit.",
         "gaps_first = false",
         choices=(True, False), required=False, default=True, behaviour=True,
     ),
     Knob(
         "exits", "trail_arithmetic", str,
-        "The trailing level as `hwm * (1 - p)` (`product`) or `hwm - hwm * p` (`difference`); they differ by "
-        "an ulp for some prices, which decides a fill when the low sits on the level.",
+        "The trailing level from hwm: `product` hwm * (1 - p), `difference` hwm - hwm * p (the level only ever "
+        "rises: it is the largest value of the expression over the bars that raised hwm).",
         'trail_arithmetic = "difference"',
         choices=TRAIL_ARITHMETIC, required=False, default="product", behaviour=True,
     ),
     Knob(
+        "exits", "stops_from", str,
+        "First bar on which a position's stops are checked and its trailing hwm rises: `after_fill` the bar "
+        "after the entry fill; `after_booking` bar signal_bar + 2 (the bar after the entry fill in `next_open` "
+        "mode, the second bar after it in `close` mode, where bar fill_bar + 1 neither checks a stop nor raises "
+        "hwm).",
+        'stops_from = "after_booking"',
+        choices=STOPS_FROM, required=False, default="after_fill", behaviour=True,
+    ),
+    Knob(
+        "exits", "fill_ref", str,
+        "With `stop_reference = \"fill_price\"`: ref is the entry's fill price (`price`) or (size * price) / size "
+        "(`size_weighted`, the average an order's execution record keeps; it can be 1 ulp off the price).",
+        'fill_ref = "size_weighted"',
+        choices=FILL_REFS, required=False, default="price", behaviour=True,
+    ),
+    Knob(
+        "exits", "early_exit", str,
+        "A signal or time exit decided on bar signal_bar + 1 of the position's entry: `cancels_stops` like any "
+        "exit (its stops are off from the decision on); `after_stops` the stops stay on: on the next bar they "
+        "are checked first (as in step 2), and a stop that fills there replaces the exit; otherwise the exit "
+        "fills as usual (`close`: at the deciding bar's close; `next_open`: at the next open).",
+        'early_exit = "after_stops"',
+        choices=EARLY_EXITS, required=False, default="cancels_stops", behaviour=True,
+    ),
+    Knob(
         "costs", "slip_take_profit", bool,
-        "`true`: a take-profit reached during the bar fills at its level with slippage, like every fill. "
-        "`false`: at its level unslipped (a take-profit gapped at the open is still slipped).",
+        "`true`: a take-profit reached during the bar fills at level * (1 - s); `false`: at its level, unslipped "
+        "(a take-profit gapped at the open is slipped either way).",
         "slip_take_profit = false",
         choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "costs", "slippage_cap", str,
+        "`none`: slipped prices as `slippage` says. `bar` (only when s > 0): a slipped buy fills at min(p * (1 + s), "
+        "high), a slipped sell at max(p * (1 - s), low), high/low of the fill bar, except that a `close`-mode "
+        "signal or rebalance fill at close[t] takes bar t+1's high/low, and a take-profit gapped at the open "
+        "fills at max(open * (1 - s), level).",
+        'slippage_cap = "bar"',
+        choices=SLIPPAGE_CAPS, required=False, default="none", behaviour=True,
+    ),
+    Knob(
+        "sizing", "whole_rounding", str,
+        "`whole` units: `floor_units` floors the magnitude of w * V / close - position; `value_floor_div` sizes "
+        "from the value change: a buy of (w * V - position * close) // close units, a sell of "
+        "(position * close - w * V) // close units (float floor division), and the whole position when w = 0.",
+        'whole_rounding = "value_floor_div"',
+        choices=WHOLE_ROUNDINGS, required=False, default="floor_units", behaviour=True,
+    ),
+    Knob(
+        "sizing", "rebalance_sequence", str,
+        "Execution order of a rebalance's orders: `value_change` ascending value change w * V - position * close "
+        "(stable); `sells_then_assets` every order with w * V < position * close in asset order, then the others "
+        "in asset order.",
+        'rebalance_sequence = "sells_then_assets"',
+        choices=REBALANCE_SEQUENCES, required=False, default="value_change", behaviour=True,
     ),
 )
 
 KNOB_BY_FIELD: Final = MappingProxyType({knob.field: knob for knob in KNOBS})
 BEHAVIOUR_KNOBS: Final = tuple(knob for knob in KNOBS if knob.behaviour)
+BEHAVIOUR_DEFAULTS: Final = MappingProxyType({knob.field: knob.default for knob in BEHAVIOUR_KNOBS})
 
 
 def knob_key(field: str) -> str:
@@ -229,6 +301,8 @@ def knob_problem(knob: Knob, value: object) -> str | None:
     """What is wrong with ``value`` for ``knob`` (None: nothing). Types are checked strictly."""
     if value is None:
         return None if not knob.required else "missing"
+    if knob.kind is bool and not isinstance(value, bool):
+        return f"must be true or false, got {_toml(value)}"
     if knob.choices:
         if isinstance(value, bool) != (knob.kind is bool) or value not in knob.choices:
             return f"must be one of {', '.join(_toml(c) for c in knob.choices)}, got {_toml(value)}"
@@ -247,6 +321,8 @@ def knob_problem(knob: Knob, value: object) -> str | None:
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
     return repr(value)
 
 
@@ -272,10 +348,17 @@ class Contract:
     # behaviour knobs (defaults: the contract's rules)
     last_bar: Literal["skip", "fill"] = "skip"
     open_exit_first: bool = True
+    submit_check: bool = False
     stop_resolution: Literal["higher_level", "queue"] = "higher_level"
     gaps_first: bool = True
     trail_arithmetic: Literal["product", "difference"] = "product"
+    stops_from: Literal["after_fill", "after_booking"] = "after_fill"
+    fill_ref: Literal["price", "size_weighted"] = "price"
+    early_exit: Literal["cancels_stops", "after_stops"] = "cancels_stops"
     slip_take_profit: bool = True
+    slippage_cap: Literal["none", "bar"] = "none"
+    whole_rounding: Literal["floor_units", "value_floor_div"] = "floor_units"
+    rebalance_sequence: Literal["value_change", "sells_then_assets"] = "value_change"
 
     def __post_init__(self) -> None:
         for knob in KNOBS:
@@ -338,7 +421,9 @@ def apply_profile(contract: Contract, profile: Mapping[str, object]) -> tuple[Co
     """
     changes = {}
     for field, value in profile.items():
-        knob = KNOB_BY_FIELD[field]
+        knob = KNOB_BY_FIELD.get(field)
+        if knob is None or not knob.behaviour:
+            raise KeyError(f"{field!r} is not a behaviour knob: a profile may set behaviour knobs only")
         current = getattr(contract, field)
         if current != knob.default and current != value:
             return contract, field

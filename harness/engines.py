@@ -71,6 +71,7 @@ class Engine:
     framework: ClassVar[str]  # the distribution whose version is recorded
     capabilities: ClassVar[Mapping[str, Mapping[str, Any]]]
     profile: ClassVar[Mapping[str, Any]] = {}
+    profile_evidence: ClassVar[Mapping[str, str]] = {}  # per profile knob: what in the framework makes it so
     witness: ClassVar[Mapping[str, Mapping[str, tuple[str, str]]]] = {}
 
     def framework_version(self) -> str:

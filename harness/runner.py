@@ -45,6 +45,7 @@ def engine_metadata(engine: Engine) -> dict[str, Any]:
         "framework_version": engine.framework_version(),
         "modes": list(engine.modes),
         "profile": dict(engine.profile),
+        "profile_evidence": dict(engine.profile_evidence),
         "capabilities": {mode: {field: "any" if accepted is ANY else list(accepted)
                                 for field, accepted in table.items()}
                          for mode, table in engine.capabilities.items()},

@@ -46,7 +46,7 @@ REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
 WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
 TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected"}
-EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason"}
+EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class ScenarioSpec:
     generator: Mapping[str, Any]
     inputs: Mapping[str, str]  # file name -> sha256
     folder: Path
-    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset optional).
+    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset, size optional).
     expected: tuple[Mapping[str, Any], ...] = ()
 
     @property
@@ -349,8 +349,13 @@ def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
             raise InputError(path, f"{where} price", f"must be positive and finite, got {price!r}", "e.g. price = 95.0")
         if "asset" in item and (not isinstance(item["asset"], str) or not item["asset"]):
             raise InputError(path, f"{where} asset", f"must be an asset name, got {item['asset']!r}", 'e.g. asset = "A00"')
+        size = item.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float))
+                                 or not (math.isfinite(size) and size > 0)):
+            raise InputError(path, f"{where} size", f"must be a positive number, got {size!r}", "e.g. size = 10.0")
         out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
-                                     "price": float(price), "reason": item["reason"]}))
+                                     "price": float(price), "reason": item["reason"],
+                                     "size": None if size is None else float(size)}))
     return tuple(out)
 
 

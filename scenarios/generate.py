@@ -357,9 +357,45 @@ def real_momentum_rotation(seed: int, *, sources: Sequence[Mapping[str, Any]], k
     }
 
 
+def hand_built_weights(seed: int, *, bars: Mapping[str, list[list[float]]],
+                       rebalance: list[Mapping[str, Any]]) -> dict[str, str]:
+    """A rotation on bars written out in the spec: ``bars`` maps each asset to its [open, high, low,
+    close] rows (all the same length); ``rebalance`` lists ``{bar = t, weights = {asset = w, ...}}``.
+
+    ``seed`` is unused (the bars are the data) but kept so every spec has one.
+    """
+    del seed
+    names = sorted(bars)
+    lengths = {len(bars[a]) for a in names}
+    if len(lengths) != 1:
+        raise ValueError(f"every asset needs the same number of bars, got {sorted(lengths)}")
+    n = lengths.pop()
+    for a in names:
+        for k, row in enumerate(bars[a]):
+            if len(row) != 4:
+                raise ValueError(f"bars.{a}[{k}] must be [open, high, low, close], got {row!r}")
+    stamps = business_days(n)
+    price_rows = [[ts, a] + [format_float(float(v)) for v in bars[a][t]] + [format_float(1000.0)]
+                  for t, ts in enumerate(stamps) for a in names]
+    weight_rows = []
+    for item in sorted(rebalance, key=lambda r: r["bar"]):
+        t = item["bar"]
+        if not (isinstance(t, int) and 0 <= t < n):
+            raise ValueError(f"rebalance bar {t!r} is not an index of the {n} bars")
+        for a, w in sorted(item["weights"].items()):
+            if a not in bars:
+                raise ValueError(f"rebalance bar {t}: unknown asset {a!r}")
+            weight_rows.append([stamps[t], a, format_float(float(w))])
+    return {
+        "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
+        "weights.csv": _csv(("timestamp", "asset", "weight"), weight_rows),
+    }
+
+
 GENERATORS: dict[str, Callable[..., dict[str, str]]] = {
     "random_walk_signals": random_walk_signals,
     "hand_built": hand_built,
+    "hand_built_weights": hand_built_weights,
     "top_k_momentum": top_k_momentum,
     "real_sma_signals": real_sma_signals,
     "real_momentum_rotation": real_momentum_rotation,

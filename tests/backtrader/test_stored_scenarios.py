@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from adapters import backtrader as bt_adapter
+from harness.contract import BEHAVIOUR_DEFAULTS
+from harness.engines import Unsupported
 from harness.results import validate_result
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 
@@ -22,9 +24,20 @@ BACKTRADER = bt_adapter.Backtrader()
 pytestmark = pytest.mark.backtrader
 
 
+def behaviour_knobs_set(scenario) -> list[str]:
+    c = scenario.spec.contract
+    return [k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v]
+
+
 @pytest.mark.parametrize("name", scenario_names())
 def test_stored_scenario(name):
     sc = load_scenario(SCENARIOS_DIR / name)
+    knobs = behaviour_knobs_set(sc)
+    if knobs:
+        # A knob_* scenario sets a behaviour knob away from the contract: contract mode refuses it, naming it.
+        with pytest.raises(Unsupported, match=knobs[0]):
+            BACKTRADER.run(sc)
+        return
     if sc.spec.contract.sizing_mode == "target_weights":
         r = BACKTRADER.run(sc)
         validate_result(r)

@@ -148,7 +148,7 @@ def test_missing_knob_table(folder: Path) -> None:
 @pytest.mark.parametrize("value", ['"open"', '"Close"', '"next-open"', "1"])
 def test_fill_must_be_close_or_next_open(folder: Path, value: str) -> None:
     edit_toml(folder, 'fill = "close"', f"fill = {value}")
-    expect_error(folder, "scenario.toml", "[execution] fill", "must be one of", "'close'", "'next_open'")
+    expect_error(folder, "scenario.toml", "[execution] fill", "must be one of", '"close"', '"next_open"')
 
 
 @pytest.mark.parametrize("value", ["-0.001", "1.0", "1", "1.5", "nan", "inf"])

@@ -36,8 +36,8 @@ def test_a_scenario_without_exits_has_no_exit_rules(folder: Path) -> None:
     ("trailing_stop = 1.0\n", "[exits] trailing_stop", "must be in (0, 1)"),
     ("max_bars = 2.5\n", "[exits] max_bars", "must be an integer"),
     ("max_bars = 0\n", "[exits] max_bars", "must be in [1, inf)"),
-    ('stop_loss = 0.05\nstop_reference = "open"\n', "[exits] stop_reference", "must be one of 'close', 'fill_price'"),
-    ('trailing_stop = 0.05\ntrail_source = "low"\n', "[exits] trail_source", "must be one of 'high', 'close'"),
+    ('stop_loss = 0.05\nstop_reference = "open"\n', "[exits] stop_reference", 'must be one of "close", "fill_price"'),
+    ('trailing_stop = 0.05\ntrail_source = "low"\n', "[exits] trail_source", 'must be one of "high", "close"'),
     ("stop_los = 0.05\n", "[exits] stop_los", "unknown key"),
     ('stop_reference = "fill_price"\n', "[exits] stop_reference", "has no effect"),
     ('stop_loss = 0.05\ntrail_source = "close"\n', "[exits] trail_source", "has no effect without trailing_stop"),
@@ -53,7 +53,8 @@ def test_bad_exit_knobs_are_refused(folder: Path, body: str, field: str, fragmen
     ('bar = 1\nside = "long"\nprice = 100.0\nreason = "signal"\n', "[[expected]] #1 side", "must be buy or sell"),
     ('bar = 1\nside = "buy"\nprice = 100.0\nreason = "stop"\n', "[[expected]] #1 reason", "must be one of"),
     ('bar = 1\nside = "buy"\nprice = "100"\nreason = "signal"\n', "[[expected]] #1 price", "must be a number"),
-    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nsize = 3\n', "[[expected]] #1 size", "unknown key"),
+    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nqty = 3\n', "[[expected]] #1 qty", "unknown key"),
+    ('bar = 1\nside = "buy"\nprice = 1.0\nreason = "signal"\nsize = -3\n', "[[expected]] #1 size", "must be a positive number"),
 ])
 def test_bad_expected_fills_are_refused(folder: Path, entry: str, field: str, fragment: str) -> None:
     edit_toml(folder, "[inputs]\n", f"[[expected]]\n{entry}\n[inputs]\n")

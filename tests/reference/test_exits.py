@@ -35,6 +35,8 @@ def test_hand_built_scenario_fills_as_written_in_its_spec(name):
     assert got == want
     for fill, expected in zip(run(scenario).fills, scenario.spec.expected):
         assert rel_diff(expected["price"], fill.price) <= TOLERANCES.price_rel, (fill, expected)
+        if expected["size"] is not None:
+            assert rel_diff(expected["size"], fill.size) <= TOLERANCES.size_rel, (fill, expected)
 
 
 FLAT = (100.0, 101.0, 99.0, 100.0)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from adapters.vectorbt import Vectorbt
-
+from harness.contract import BEHAVIOUR_DEFAULTS
+from harness.engines import Unsupported
 from harness.results import validate_result
 from harness.scenario import load_scenario, scenario_names, SCENARIOS_DIR
 
@@ -16,9 +17,20 @@ run = Vectorbt().run
 pytestmark = pytest.mark.vectorbt
 
 
+def behaviour_knobs_set(scenario) -> list[str]:
+    c = scenario.spec.contract
+    return [k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v]
+
+
 @pytest.mark.parametrize("name", scenario_names())
 def test_stored_scenario_runs_and_respects_the_contract(name):
     s = load_scenario(SCENARIOS_DIR / name)
+    knobs = behaviour_knobs_set(s)
+    if knobs:
+        # A knob_* scenario sets a behaviour knob away from the contract: contract mode refuses it, naming it.
+        with pytest.raises(Unsupported, match=knobs[0]):
+            run(s)
+        return
     if s.spec.contract.sizing_mode == "target_weights":
         # rotation: adapters/_vectorbt_rotation.py (its own tests in test_rotation.py)
         r = run(s)
@@ -44,7 +56,8 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
         assert {f.reason for f in r.fills} <= {"signal"}
 
 
-@pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected])
+@pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
+                                  and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))])
 def test_hand_built_scenario_gives_its_written_down_fills(name):
     s = load_scenario(SCENARIOS_DIR / name)
     r = run(s)

@@ -1,0 +1,64 @@
+"""Behaviour knobs: contract defaults, spec values, framework profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters._backtrader_stock_profile import EVIDENCE, PROFILE
+from harness.contract import BEHAVIOUR_DEFAULTS, KNOBS, apply_profile
+from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from tests.core.test_loader import edit_toml, expect_error, folder  # noqa: F401  (fixture)
+
+BY_NAME = {k.name: k for k in KNOBS}
+
+
+def test_the_contract_scenarios_record_no_behaviour_knob():
+    # Goldens keep their recorded knobs: a behaviour knob is listed only when it leaves the contract.
+    for name in scenario_names():
+        c = load_scenario(SCENARIOS_DIR / name).spec.contract
+        set_knobs = {k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v}
+        assert set(c.as_dict()) & set(BEHAVIOUR_DEFAULTS) == set_knobs
+        assert bool(set_knobs) == name.startswith("knob_"), name
+
+
+def test_a_behaviour_knob_in_the_spec_loads(folder: Path) -> None:
+    edit_toml(folder, "[execution]\n", "[execution]\nsubmit_check = true\n")
+    edit_toml(folder, "[costs]\n", '[costs]\nslippage_cap = "bar"\nslip_take_profit = false\n')
+    c = load_scenario(folder).spec.contract
+    assert (c.submit_check, c.slippage_cap, c.slip_take_profit) == (True, "bar", False)
+    assert c.as_dict()["slippage_cap"] == "bar" and "gaps_first" not in c.as_dict()
+
+
+@pytest.mark.parametrize("section,line,field,fragment", [
+    ("[execution]\n", 'submit_check = "yes"\n', "[execution] submit_check", "must be true or false"),
+    ("[costs]\n", "slip_take_profit = 0\n", "[costs] slip_take_profit", "must be true or false"),
+    ("[costs]\n", 'slippage_cap = "high"\n', "[costs] slippage_cap", 'must be one of "none", "bar"'),
+])
+def test_bad_behaviour_knob_values_are_refused(folder: Path, section, line, field, fragment) -> None:
+    edit_toml(folder, section, section + line)
+    expect_error(folder, "scenario.toml", field, fragment)
+
+
+def test_a_profile_sets_behaviour_knobs_and_yields_to_nothing_the_scenario_sets_otherwise():
+    c = load_scenario(SCENARIOS_DIR / "plain_close").spec.contract
+    judged, conflict = apply_profile(c, {"gaps_first": False})
+    assert judged.gaps_first is False and conflict is None
+    with pytest.raises(KeyError):
+        apply_profile(c, {"fee": 0.5})
+    queue = c.replace(stop_resolution="queue")
+    assert apply_profile(queue, {"stop_resolution": "queue"})[1] is None
+    assert apply_profile(c.replace(trail_arithmetic="difference"), {"trail_arithmetic": "product"})[1] == "trail_arithmetic"
+    assert apply_profile(queue, {"gaps_first": False})[0].stop_resolution == "queue"
+
+
+def test_the_backtrader_profile_is_valid_and_documented():
+    assert set(EVIDENCE) == set(PROFILE) and set(PROFILE) <= set(BEHAVIOUR_DEFAULTS)
+    for name, value in PROFILE.items():
+        knob = BY_NAME[name]
+        assert value != knob.default, name  # a profile entry is a departure from the contract
+        if knob.kind is bool:
+            assert isinstance(value, bool)
+        else:
+            assert value in knob.choices, (name, value)
