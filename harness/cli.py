@@ -141,9 +141,9 @@ def cmd_golden(args: argparse.Namespace) -> int:
                 per_scenario[name][engine] = load_run_result(engine, "contract", name, runs_root)
             elif outcome["status"] == "error":
                 blocked[name].append(f"{engine}: {outcome['error']}")
-    contracts = {n: load_spec(SCENARIOS_DIR / n).contract for n in names}
+    specs = {n: load_spec(SCENARIOS_DIR / n) for n in names}
     ready = {n: r for n, r in per_scenario.items() if not blocked[n]}
-    reviews = golden.review(ready, contracts, root=Path(args.golden_root), write=args.write)
+    reviews = golden.review(ready, specs, root=Path(args.golden_root), write=args.write)
     verb = "written" if args.write else "would change"
     for r in reviews:
         if r.state == "current":

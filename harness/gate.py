@@ -103,8 +103,8 @@ def _judge_scenario(name, engines, modes, records, runs_root, golden_root, searc
     stock_runs: dict[str, tuple[RunResult, Contract, Scenario]] = {}
     try:
         expected = golden.load(name, golden_root)
-        golden_problem = None if expected.fills else (
-            f"golden: {golden_root.name}/{name}/fills.csv has no fills: there is nothing to compare; "
+        golden_problem = None if expected.fills or expected.rejections else (
+            f"golden: {golden_root.name}/{name} has no fills and no rejections: there is nothing to compare; "
             "a scenario must make fills (change its signals or costs)")
     except InputError as exc:
         expected, golden_problem = None, f"golden: {exc}"
@@ -169,8 +169,9 @@ def _judge_stock(scenario: Scenario, engine: str, obtained: RunResult, contract_
 
     judged = judged_contract(scenario.spec.contract, dict(obtained.contract), engine)
     expected = reference_result(scenario, judged)
-    if not expected.fills:
-        raise HarnessError(f"the reference engine makes no fills under {engine}'s profile: nothing to compare")
+    if not expected.fills and not expected.rejections:
+        raise HarnessError(f"the reference engine makes no fills and no rejections under {engine}'s profile: "
+                           "nothing to compare")
     check = compare_results(expected, obtained)
     check = dataclasses.replace(check, basis="reference + profile")
     if check.status == "pass":

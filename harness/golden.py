@@ -20,11 +20,11 @@ from types import MappingProxyType
 from typing import Mapping
 
 from harness.atomic import STAGING_PREFIX, recover, replace_dir
-from harness.compare import Comparison, compare_results, error
+from harness.compare import Comparison, compare_results, error, rel_diff
 from harness.contract import TOLERANCES, Contract
 from harness.errors import HarnessError, InputError
 from harness.results import RunResult, read_results, write_results
-from harness.scenario import SCENARIOS_DIR
+from harness.scenario import SCENARIOS_DIR, ScenarioSpec
 
 __all__ = ["GOLDEN_DIR", "load", "check", "provenance", "Review", "review", "DisagreementError"]
 
@@ -69,11 +69,18 @@ def check(scenario: str, obtained: RunResult, root: Path = GOLDEN_DIR) -> Compar
     return compare_results(expected, obtained)
 
 
-def provenance(results: Mapping[str, RunResult], contract: Contract, source: str = "reference") -> dict:
+SPEC_WITNESS = "the [[expected]] fills written by hand in scenario.toml"
+
+
+def provenance(results: Mapping[str, RunResult], contract: Contract, source: str = "reference",
+               spec_witness: bool = False) -> dict:
     """Who agreed on a golden result, on what, and how closely."""
+    agreed = {name: f"{r.framework} {r.framework_version}" for name, r in sorted(results.items())}
+    if spec_witness:
+        agreed["spec"] = SPEC_WITNESS
     return {
         "source_engine": source,
-        "agreed": {name: f"{r.framework} {r.framework_version}" for name, r in sorted(results.items())},
+        "agreed": agreed,
         "modes": {name: r.mode for name, r in sorted(results.items())},
         "contract": asdict(contract),
         "tolerances": asdict(TOLERANCES),
@@ -81,21 +88,46 @@ def provenance(results: Mapping[str, RunResult], contract: Contract, source: str
     }
 
 
-def agreed_result(scenario: str, results: Mapping[str, RunResult], contract: Contract,
+def spec_disagreement(result: RunResult, expected: tuple[Mapping, ...]) -> str | None:
+    """Where ``result``'s fills depart from the fills a spec writes down (None: they are those fills)."""
+    got = [(f.asset, f.bar, f.side, f.reason) for f in result.fills]
+    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in expected]
+    if got != want:
+        return f"fills {got} are not the spec's [[expected]] {want}"
+    for fill, e in zip(result.fills, expected):
+        if rel_diff(e["price"], fill.price) > TOLERANCES.price_rel:
+            return f"fill at bar {fill.bar}: price {fill.price!r}, the spec says {e['price']!r}"
+        if e.get("size") is not None and rel_diff(e["size"], fill.size) > TOLERANCES.size_rel:
+            return f"fill at bar {fill.bar}: size {fill.size!r}, the spec says {e['size']!r}"
+    return None
+
+
+def agreed_result(scenario: str, results: Mapping[str, RunResult], spec: ScenarioSpec,
                   source: str = "reference") -> RunResult:
-    """``results[source]`` with its provenance, if every other engine agrees with it; else DisagreementError."""
+    """``results[source]`` with its provenance, if every witness agrees with it; else DisagreementError.
+
+    Witnesses: every other engine's contract-mode result and, for a hand-built
+    scenario, the fills its spec writes down. A golden needs at least one.
+    """
     if source not in results:
         raise HarnessError(f"{scenario}: no {source} result")
-    if len(results) < 2:
-        raise HarnessError(f"{scenario}: a golden result needs at least two engines in agreement")
-    if not results[source].fills:
-        raise HarnessError(f"{scenario}: the {source} engine made no fills; a golden result must have fills to compare")
+    if not results[source].fills and not results[source].rejections:
+        raise HarnessError(f"{scenario}: the {source} engine made no fills and no rejections; a golden result "
+                           "must have something to compare")
+    if spec.expected:
+        problem = spec_disagreement(results[source], spec.expected)
+        if problem:
+            raise HarnessError(f"{scenario}: not written: the {source} engine's {problem}")
+    if len(results) < 2 and not spec.expected:
+        raise HarnessError(f"{scenario}: a golden result needs a second witness: another engine that runs the "
+                           "scenario in contract mode, or [[expected]] fills written in its spec")
     disagreements = [c for c in (compare_results(results[source], r) for name, r in results.items() if name != source)
                      if not c.passed]
     if disagreements:
         raise DisagreementError(scenario, disagreements)
     # Everything the source engine produced, plus provenance: nothing is rebuilt by hand here.
-    return dataclasses.replace(results[source], extra=MappingProxyType({"provenance": provenance(results, contract, source)}))
+    record = provenance(results, spec.contract, source, spec_witness=bool(spec.expected))
+    return dataclasses.replace(results[source], extra=MappingProxyType({"provenance": record}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +145,9 @@ class Review:
         return self.state in ("new", "changed")
 
 
-def _review_one(name: str, results: Mapping[str, RunResult], contract: Contract, root: Path) -> Review:
+def _review_one(name: str, results: Mapping[str, RunResult], spec: ScenarioSpec, root: Path) -> Review:
     try:
-        candidate = agreed_result(name, results, contract)
+        candidate = agreed_result(name, results, spec)
     except DisagreementError as exc:
         notes = [str(exc)] + [f"    {c.engine}: {p}" for c in exc.disagreements for p in c.problems]
         return Review(name, "refused", notes=tuple(notes))
@@ -138,17 +170,18 @@ def _review_one(name: str, results: Mapping[str, RunResult], contract: Contract,
     return Review(name, "current" if same else "changed", candidate, diff, tuple(notes))
 
 
-def review(results: Mapping[str, Mapping[str, RunResult]], contracts: Mapping[str, Contract], *,
+def review(results: Mapping[str, Mapping[str, RunResult]], specs: Mapping[str, ScenarioSpec], *,
            root: Path = GOLDEN_DIR, write: bool = False) -> list[Review]:
     """Every scenario's golden as the engines' contract runs make it, against what is stored.
 
-    ``results``: scenario -> engine -> its contract-mode result. With ``write``,
+    ``results``: scenario -> engine -> its contract-mode result; ``specs``: each
+    scenario's spec (its contract, and any fills it writes down). With ``write``,
     every new or changed golden (never a refused one) is written, and the whole
     golden tree is replaced at once: an interrupted write leaves every golden as
     it was and no staging folder behind.
     """
     recover(root.parent)  # a writer killed earlier
-    reviews = [_review_one(name, results[name], contracts[name], root) for name in sorted(results)]
+    reviews = [_review_one(name, results[name], specs[name], root) for name in sorted(results)]
     if write and any(r.changes for r in reviews):
         _replace_tree(root, [r for r in reviews if r.changes])
     return reviews

@@ -8,7 +8,11 @@ import json
 import pytest
 
 from harness import golden
+from pathlib import Path
+from types import MappingProxyType
+
 from harness.contract import Contract
+from harness.scenario import ScenarioSpec
 from harness.gate import validate as gate_validate
 from harness.report import markdown, summary_doc, write_reports
 from harness.results import json_text, read_results, write_results
@@ -36,10 +40,12 @@ def validate(engines, scenarios, **kw):
 
 
 CONTRACT = Contract(fill="close", cash=10_000.0, sizing_mode="fixed", size=10.0, fee=0.0, slippage=0.0)
+SPEC = ScenarioSpec(name="s", description="d", family="f", tags=(), contract=CONTRACT,
+                    generator=MappingProxyType({"name": "x", "seed": 0}), inputs=MappingProxyType({}), folder=Path("."))
 
 
 def write_golden(name, results, root):
-    [review] = golden.review({name: results}, {name: CONTRACT}, root=root, write=True)
+    [review] = golden.review({name: results}, {name: SPEC}, root=root, write=True)
     if review.state == "refused":
         raise golden.DisagreementError(name, []) if not review.notes else AssertionError(review.notes)
     return review
@@ -146,7 +152,7 @@ def test_golden_write_refuses_when_engines_disagree(tmp_path):
     other = dataclasses.replace(GOLDEN, engine="vectorbt", final_value=GOLDEN.final_value + 1)
     root = tmp_path / "golden"
     [review] = golden.review({"s": {"reference": dataclasses.replace(GOLDEN, engine="reference"), "vectorbt": other}},
-                             {"s": CONTRACT}, root=root, write=True)
+                             {"s": SPEC}, root=root, write=True)
     assert review.state == "refused" and "vectorbt disagree" in review.notes[0]
     assert not (root / "s").exists()
 
