@@ -499,7 +499,7 @@ class _SignalStrategy(bt.Strategy):
             fill_bar = signal_bar if self.plan.coc else signal_bar + 1  # the bar it would have filled on
             self.plan.refused.append(make_rejection(self.plan.scenario, asset, fill_bar, side=rejection.side,
                                                     size=rejection.size, reason=reason))
-            log.warning("%s: %s", self.plan.scenario.name, rejection)
+            log.debug("%s: %s", self.plan.scenario.name, rejection)
             return
         raise RuntimeError(f"asset {asset}: unexpected order status {order.getstatusname()} (partial fill?)")
 

@@ -81,9 +81,12 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner import run_engine
+    from harness.runner import default_jobs, run_engine
 
-    ok = run_engine(args.engine, _select(args), modes=args.mode, runs_root=Path(args.runs_root), quiet=args.quiet)
+    if args.jobs is None:
+        args.jobs = default_jobs()
+    ok = run_engine(args.engine, _select(args), modes=args.mode, runs_root=Path(args.runs_root), quiet=args.quiet,
+                    jobs=args.jobs)
     return 0 if ok else 1
 
 
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", action="append", choices=("contract", "stock"), help="only this mode (default: all the engine's)")
     p.add_argument("--runs-root", default=str(REPORTS_DIR / "runs"), help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="only errors and the final line")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every core this process may use)")
     scenario_args(p)
     p.set_defaults(func=cmd_run)
 

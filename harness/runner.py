@@ -11,7 +11,9 @@ naming the scenario it died on.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -24,7 +26,7 @@ from harness.engines import ANY, Engine, Unsupported, load_engine
 from harness.errors import HarnessError, InputError, display_path
 from harness.registry import EngineEntry, engine_entries
 from harness.results import json_text, read_results, write_results
-from harness.scenario import SCENARIOS_DIR, load_scenario
+from harness.scenario import SCENARIOS_DIR, Scenario, load_scenario
 
 __all__ = ["RUNS_DIR", "run_engine", "read_run", "scenario_outcome", "load_run_result", "engine_metadata"]
 
@@ -60,13 +62,66 @@ def _write_record(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
+def _run_one(engine: Engine, out: Path, scenario: Scenario | InputError, mode: str,
+             name: str) -> tuple[dict[str, Any], str, float]:
+    """Run one (loaded) scenario in one mode and store its result: (status, console line, seconds)."""
+    t0 = time.perf_counter()
+    try:
+        if isinstance(scenario, InputError):
+            raise scenario
+        result = engine.run(scenario, mode)
+        write_results(out / mode / name, result)
+        status: dict[str, Any] = {"status": "ok", "n_fills": len(result.fills)}
+        line = f"{len(result.fills):6d} fills  final value {result.final_value!r}"
+    except Unsupported as exc:
+        status = {"status": "unsupported", "knob": exc.knob, "why": exc.why}
+        line = f"unsupported: {exc}"
+    except InputError as exc:
+        status = {"status": "error", "error": str(exc)}
+        line = f"ERROR {exc}"
+    except Exception as exc:
+        status = {"status": "error", "error": _short_trace(exc)}
+        line = f"ERROR {status['error']}"
+    return status, line, time.perf_counter() - t0
+
+
+_WORKER: dict[str, Any] = {}  # the forked workers' engine and output folder (inherited from the parent)
+
+
+def _worker_run(task: tuple[str, str]) -> tuple[dict[str, Any], str, float]:
+    return _run_one(_WORKER["engine"], _WORKER["out"], _WORKER["scenarios"][task[1]], *task)
+
+
+def _load(name: str) -> Scenario | InputError:
+    try:
+        return load_scenario(SCENARIOS_DIR / name)
+    except InputError as exc:
+        return exc
+
+
+def _path_of(scenario: Scenario | InputError, mode: str) -> tuple[str, str, bool]:
+    """Which code path of an engine a scenario takes (its first run compiles or imports what the path needs)."""
+    if isinstance(scenario, InputError):
+        return mode, "?", False
+    return mode, scenario.spec.contract.sizing_mode, scenario.spec.contract.has_exit_rules
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | None = None,
                runs_root: Path = RUNS_DIR, log: Callable[[str], None] = print, quiet: bool = False,
-               entries: dict[str, EngineEntry] | None = None) -> bool:
+               entries: dict[str, EngineEntry] | None = None, jobs: int = 1) -> bool:
     """Run ``engine_name`` on each scenario in each mode; True when nothing errored.
 
     Unsupported scenarios are not errors (they are reported as such by the gate).
     ``entries`` replaces the registry (tests register engines of their own).
+    ``jobs`` > 1 runs scenarios in forked worker processes, after the first
+    scenario of each code path has run here (so workers inherit what it
+    compiled). Every scenario is loaded here, before any fork: workers never
+    call polars, whose thread pool does not survive a fork. Every output is
+    the same as a serial run's.
     """
     entries = engine_entries() if entries is None else entries
     if engine_name not in entries:
@@ -75,6 +130,8 @@ def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | Non
     for mode in modes:
         if mode not in entries[engine_name].modes:
             raise HarnessError(f"engine {engine_name} has no {mode!r} mode (registry: {', '.join(entries[engine_name].modes)})")
+    if jobs < 1:
+        raise HarnessError(f"--jobs must be at least 1, got {jobs}")
     out = runs_root / engine_name
     if out.exists():
         shutil.rmtree(out)
@@ -93,52 +150,62 @@ def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | Non
         log(f"[{engine_name}] cannot load the engine: {record['import_error']}")
         return False
 
-    total = len(modes) * len(scenarios)
+    tasks = [(mode, name) for mode in modes for name in scenarios]
+    jobs = min(jobs, len(tasks)) if "fork" in multiprocessing.get_all_start_methods() else 1
     log(f"[{engine_name}] {engine.framework} {record['framework_version']}: {len(scenarios)} scenario(s) x "
-        f"{len(modes)} mode(s) ({', '.join(modes)})")
-    ok = True
+        f"{len(modes)} mode(s) ({', '.join(modes)}), {jobs} job(s)")
     started = time.perf_counter()
-    counts = {"ok": 0, "unsupported": 0, "error": 0}
-    timings: dict[str, dict[str, float]] = {mode: {} for mode in modes}
-    k = 0
-    for mode in modes:
-        for name in scenarios:
-            k += 1
-            record["running"] = {"mode": mode, "scenario": name}
-            _write_record(run_json, record)
-            t0 = time.perf_counter()
+    outcomes: dict[tuple[str, str], tuple[dict[str, Any], str, float]] = {}
+    done = 0
+
+    def record_outcome(task: tuple[str, str], outcome: tuple[dict[str, Any], str, float]) -> None:
+        nonlocal done
+        done += 1
+        outcomes[task] = outcome
+        status, line, seconds = outcome
+        record["results"][task[0]][task[1]] = status  # reordered into task order at the end
+        if not quiet or status["status"] == "error":
+            log(f"[{engine_name}/{task[0]}] ({done}/{len(tasks)}) {task[1]:38s} {line}  [{seconds:.2f}s]")
+
+    loaded = {name: _load(name) for name in scenarios}
+
+    def run_here(task: tuple[str, str]) -> None:
+        record["running"] = {"mode": task[0], "scenario": task[1]}
+        _write_record(run_json, record)
+        record_outcome(task, _run_one(engine, out, loaded[task[1]], *task))
+
+    rest = tasks
+    if jobs > 1:
+        first_of_path: dict[tuple, tuple[str, str]] = {}
+        for task in tasks:
+            first_of_path.setdefault(_path_of(loaded[task[1]], task[0]), task)
+        for task in first_of_path.values():
+            run_here(task)
+        rest = [task for task in tasks if task not in outcomes]
+        _WORKER.update(engine=engine, out=out, scenarios=loaded)
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(_worker_run, task): task for task in rest}
             try:
-                scenario = load_scenario(SCENARIOS_DIR / name)
-                result = engine.run(scenario, mode)
-                write_results(out / mode / name, result)
-                status: dict[str, Any] = {"status": "ok", "n_fills": len(result.fills)}
-                line = f"{len(result.fills):6d} fills  final value {result.final_value!r}"
-            except Unsupported as exc:
-                status = {"status": "unsupported", "knob": exc.knob, "why": exc.why}
-                line = f"unsupported: {exc}"
-            except InputError as exc:
-                ok = False
-                status = {"status": "error", "error": str(exc)}
-                line = f"ERROR {exc}"
-            except Exception as exc:
-                ok = False
-                status = {"status": "error", "error": _short_trace(exc)}
-                line = f"ERROR {status['error']}"
-            seconds = time.perf_counter() - t0
-            timings[mode][name] = round(seconds, 3)
-            counts[status["status"]] += 1
-            record["results"][mode][name] = status
-            if not quiet or status["status"] == "error":
-                log(f"[{engine_name}/{mode}] ({k}/{total}) {name:38s} {line}  [{seconds:.2f}s]")
-    del record["running"]
+                for future in concurrent.futures.as_completed(futures):
+                    record_outcome(futures[future], future.result())
+            except concurrent.futures.process.BrokenProcessPool:
+                log(f"[{engine_name}] a worker process died; running the unfinished scenarios one by one")
+        rest = [task for task in tasks if task not in outcomes]  # a crash here names its scenario in run.json
+    for task in rest:
+        run_here(task)
+
+    record["results"] = {mode: {name: outcomes[mode, name][0] for name in scenarios} for mode in modes}
+    record.pop("running", None)
     record["finished"] = True
     _write_record(run_json, record)
     # Wall times vary run to run, so they live apart from the (byte-identical) results.
-    _write_record(out / "timings.json", {"engine": engine_name, "seconds": round(time.perf_counter() - started, 3),
-                                         "scenarios": timings})
+    _write_record(out / "timings.json", {
+        "engine": engine_name, "jobs": jobs, "seconds": round(time.perf_counter() - started, 3),
+        "scenarios": {mode: {name: round(outcomes[mode, name][2], 3) for name in scenarios} for mode in modes}})
+    counts = {s: sum(o[0]["status"] == s for o in outcomes.values()) for s in ("ok", "unsupported", "error")}
     log(f"[{engine_name}] done in {time.perf_counter() - started:.1f}s: {counts['ok']} ran, "
         f"{counts['unsupported']} unsupported, {counts['error']} errors")
-    return ok
+    return counts["error"] == 0
 
 
 def read_run(engine: str, runs_root: Path = RUNS_DIR) -> dict:

@@ -27,9 +27,27 @@ class Toy(Engine):
     framework = "numpy"  # a distribution that is installed wherever the harness runs
     capabilities = {"contract": CONTRACT_KNOBS}
     witness = {"contract": {"fill": ("native", "the toy loop"), "stop_loss": ("native", "the toy loop")}}
+    # The rules a broken twin may change (each twin below changes exactly one).
+    gaps_first = True  # a take-profit gapped at the open beats an intrabar stop
+    time_exit_lag = 0  # bars added to max_bars
+    swap_stop_reference = False
+    slip_intrabar_take_profit = True
+    entry_delay = 0  # extra bars before a next_open entry fills
 
     def trail_price(self, bar_high: float, bar_close: float, contract: Contract) -> float:
         return bar_high if contract.trail_source == "high" else bar_close
+
+    def stop_hit(self, o: float, h: float, lo: float, stop: float, why: str, tp: float):
+        """(raw price, reason, slipped?) of the stop exit on this bar, or None."""
+        if self.gaps_first:
+            checks = ((o <= stop, o, why), (o >= tp, o, "take_profit"), (lo <= stop, stop, why), (h >= tp, tp, "take_profit"))
+        else:
+            checks = ((o <= stop, o, why), (lo <= stop, stop, why), (o >= tp, o, "take_profit"), (h >= tp, tp, "take_profit"))
+        for hit, price, reason in checks:
+            if hit:
+                intrabar_tp = reason == "take_profit" and price == tp and o < tp
+                return price, reason, self.slip_intrabar_take_profit or not intrabar_tp
+        return None
 
     def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
         m = scenario.market
@@ -41,6 +59,9 @@ class Toy(Engine):
         ref = [0.0] * k
         hwm = [0.0] * k
         pending: list[tuple[str, str] | None] = [None] * k  # next_open: ("exit", reason) or ("entry", "signal")
+        wait = [0] * k  # bars a pending entry still waits (entry_delay)
+        max_bars = None if c.max_bars is None else c.max_bars + self.time_exit_lag
+        by_fill = (c.stop_reference == "fill_price") != self.swap_stop_reference
         fills, rejections, equity = [], [], []
 
         def buy(j: int, i: int, raw: float) -> None:
@@ -54,12 +75,12 @@ class Toy(Engine):
             pos[j] = c.size
             fills.append(make_fill(scenario, j, i, "buy", c.size, price, fee, "signal"))
             entry_bar[j] = i
-            ref[j] = price if c.stop_reference == "fill_price" else m.close[i, j]
+            ref[j] = price if by_fill else m.close[i, j]
             hwm[j] = ref[j]
 
-        def sell(j: int, i: int, raw: float, reason: str) -> None:
+        def sell(j: int, i: int, raw: float, reason: str, slipped: bool = True) -> None:
             nonlocal cash
-            price = raw * (1.0 - c.slippage)
+            price = raw * (1.0 - c.slippage) if slipped else raw
             fee = c.fee * pos[j] * price
             cash += pos[j] * price - fee
             fills.append(make_fill(scenario, j, i, "sell", pos[j], price, fee, reason))
@@ -71,6 +92,9 @@ class Toy(Engine):
             for kind in ("exit", "entry"):
                 for j in range(k):
                     if pending[j] is not None and pending[j][0] == kind:
+                        if kind == "entry" and wait[j] > 0:
+                            wait[j] -= 1
+                            continue
                         _, reason = pending[j]
                         pending[j] = None
                         if kind == "exit" and pos[j] > 0:
@@ -87,15 +111,7 @@ class Toy(Engine):
                 tr = hwm[j] * (1.0 - c.trailing_stop) if c.trailing_stop is not None else -math.inf
                 tp = ref[j] * (1.0 + c.take_profit) if c.take_profit is not None else math.inf
                 stop, why = (tr, "trailing_stop") if tr > sl else (sl, "stop_loss")
-                hit = None
-                if o <= stop:
-                    hit = (o, why)
-                elif o >= tp:
-                    hit = (o, "take_profit")
-                elif lo <= stop:
-                    hit = (stop, why)
-                elif h >= tp:
-                    hit = (tp, "take_profit")
+                hit = self.stop_hit(o, h, lo, stop, why, tp)
                 if hit:
                     sell(j, i, *hit)
                     exited[j] = True
@@ -106,7 +122,7 @@ class Toy(Engine):
                 for j in range(k):
                     if pos[j] <= 0:
                         continue
-                    due = c.max_bars is not None and i + (c.fill == "next_open") == entry_bar[j] + c.max_bars
+                    due = max_bars is not None and i + (c.fill == "next_open") == entry_bar[j] + max_bars
                     if m.exits[i, j] or due:
                         reason = "signal" if m.exits[i, j] else "time_exit"
                         if c.fill == "next_open":
@@ -120,16 +136,55 @@ class Toy(Engine):
                         continue
                     if c.fill == "next_open":
                         pending[j] = ("entry", "signal")
+                        wait[j] = self.entry_delay
                     elif not exited[j]:
                         buy(j, i, m.close[i, j])
             equity.append(cash + sum(pos[j] * m.close[i, j] for j in range(k) if pos[j]))
         return Output(fills=fills, equity=equity, final_value=equity[-1], rejections=rejections)
 
 
+# ---- broken twins: each changes one rule of the toy engine
+
+
 class ToyTrailOnCloses(Toy):
-    """The toy engine with one rule changed: the trailing stop follows closes, never highs."""
+    """The trailing stop follows closes, never highs."""
 
     name = "toy_trail_on_closes"
 
     def trail_price(self, bar_high: float, bar_close: float, contract: Contract) -> float:
         return bar_close
+
+
+class ToyStopBeforeGappedTakeProfit(Toy):
+    """The stop-loss is checked (gap and intrabar) before a take-profit gapped at the open."""
+
+    name = "toy_stop_before_gapped_tp"
+    gaps_first = False
+
+
+class ToyTimeExitLate(Toy):
+    """The time exit comes one bar late."""
+
+    name = "toy_time_exit_late"
+    time_exit_lag = 1
+
+
+class ToyStopReferenceSwapped(Toy):
+    """Stops are priced from the fill price where the scenario says the close, and the other way round."""
+
+    name = "toy_stop_reference_swapped"
+    swap_stop_reference = True
+
+
+class ToyUnslippedTakeProfit(Toy):
+    """A take-profit reached during the bar fills at its level, unslipped."""
+
+    name = "toy_unslipped_tp"
+    slip_intrabar_take_profit = False
+
+
+class ToyLateEntry(Toy):
+    """A next_open entry fills one bar late: no knob of the contract describes it."""
+
+    name = "toy_late_entry"
+    entry_delay = 1
