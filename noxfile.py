@@ -132,6 +132,13 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(python=CORE_PYTHON, default=False)
+def gate(session: nox.Session) -> None:
+    """Judge the engines' last runs (reports/runs/) without running them: CI's judge job."""
+    install(session, REGISTRY["reference"].group)
+    session.run("python", "-m", "harness", "gate", *session.posargs)
+
+
+@nox.session(python=CORE_PYTHON, default=False)
 def golden(session: nox.Session) -> None:
     """Run every engine, then write goldens from the reference run where all engines agree."""
     install(session, REGISTRY["reference"].group)

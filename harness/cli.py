@@ -60,9 +60,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
+    import json
+
     from harness.registry import engine_entries
 
-    for name, e in engine_entries().items():
+    entries = {n: e for n, e in engine_entries().items() if e.gate or not args.gate}
+    if args.json:  # a CI matrix: one object per engine
+        print(json.dumps([{"name": n, "python": e.python, "modes": list(e.modes)} for n, e in entries.items()]))
+        return 0
+    for name, e in entries.items():
         print(f"{name:12s} module={e.module:24s} group={e.group:12s} python={e.python:5s} "
               f"modes={','.join(e.modes):16s} gate={'yes' if e.gate else 'no'}")
     return 0
@@ -203,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("engines", help="list the registered engines")
+    p.add_argument("--gate", action="store_true", help="only those the default gate runs")
+    p.add_argument("--json", action="store_true", help="as JSON (a CI matrix)")
     p.set_defaults(func=cmd_engines)
 
     p = sub.add_parser("scenarios", help="rebuild inputs from specs; fail if stored files would change")

@@ -21,6 +21,7 @@ __all__ = [
     "BEHAVIOUR_DEFAULTS",
     "knob_key",
     "knob_problem",
+    "toml_value",
     "Knob",
     "KNOBS",
     "FILL_MODES",
@@ -302,23 +303,24 @@ def knob_problem(knob: Knob, value: object) -> str | None:
     if value is None:
         return None if not knob.required else "missing"
     if knob.kind is bool and not isinstance(value, bool):
-        return f"must be true or false, got {_toml(value)}"
+        return f"must be true or false, got {toml_value(value)}"
     if knob.choices:
         if isinstance(value, bool) != (knob.kind is bool) or value not in knob.choices:
-            return f"must be one of {', '.join(_toml(c) for c in knob.choices)}, got {_toml(value)}"
+            return f"must be one of {', '.join(toml_value(c) for c in knob.choices)}, got {toml_value(value)}"
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (knob.kind is int and not isinstance(value, int)):
-        return f"must be {'an integer' if knob.kind is int else 'a number'}, got {_toml(value)}"
+        return f"must be {'an integer' if knob.kind is int else 'a number'}, got {toml_value(value)}"
     if not math.isfinite(value):
-        return f"must be finite, got {_toml(value)}"
+        return f"must be finite, got {toml_value(value)}"
     if knob.bounds is not None:
         lo, hi, lo_inc, hi_inc = knob.bounds
         if not ((value >= lo if lo_inc else value > lo) and (value <= hi if hi_inc else value < hi)):
-            return f"must be in {'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}, got {_toml(value)}"
+            return f"must be in {'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}, got {toml_value(value)}"
     return None
 
 
-def _toml(value: object) -> str:
+def toml_value(value: object) -> str:
+    """A value as scenario.toml writes it: true, "queue", 0.05."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -476,6 +478,6 @@ def knob_table_markdown() -> str:
     for knob in KNOBS:
         rule = knob.rule
         if knob.behaviour:
-            rule = f"*Behaviour; contract: `{_toml(knob.default)}`.* {rule}"
+            rule = f"*Behaviour; contract: `{toml_value(knob.default)}`.* {rule}"
         lines.append(f"| `{knob.key}` | {rule} | `{knob.example}` |")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.compare import Comparison, compare_results, first_divergence
-from harness.contract import KNOB_BY_FIELD, KNOBS, Contract, knob_key
+from harness.contract import KNOB_BY_FIELD, KNOBS, Contract, knob_key, toml_value
 from harness.results import Fill, RunResult, build_result
 from harness.scenario import Scenario
 
@@ -99,8 +99,7 @@ class Change:
     value: Any
 
     def __str__(self) -> str:
-        shown = "true" if self.value is True else "false" if self.value is False else \
-            "off" if self.value is None else f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
+        shown = "off" if self.value is None else toml_value(self.value)
         return f"{KNOB_BY_FIELD[self.field].name} = {shown}"
 
 
@@ -148,24 +147,34 @@ def search_root_cause(scenario: Scenario, base: Contract, obtained: RunResult,
     """Re-run the reference engine with each single change of ``base``, then each pair, and report
     every configuration that reproduces ``obtained`` exactly (fills, rejections, equity, final value).
 
-    Pairs are tried only from changes that alter the outcome, and a pair is
-    reported only when neither of its changes reproduces ``obtained`` alone.
-    Without a match: the first divergent fill, the OHLC of the bars around it
-    and both runs' fills there.
+    ``expected`` is what the run was judged against (the golden, or the reference
+    under a profile). When the reference engine under ``base`` itself reproduces
+    ``obtained``, the search stops there: what differs is ``expected`` (a stale or
+    edited golden). Pairs are tried only from changes that alter the outcome, and
+    a pair is reported only when neither of its changes reproduces ``obtained``
+    alone. Every finding carries the first divergent fill, the OHLC of the bars
+    around it and both runs' fills there.
     """
     started = time.perf_counter()
-    tried = 0
-    singles = candidate_changes(base)
+    base_run = reference_result(scenario, base)
+    tried = 1
+    finding: dict[str, Any] = {"explained_by": [], "first_divergence": divergence_context(scenario, expected, obtained)}
+    if not compare_results(base_run, obtained, check_contract=False).problems:
+        finding.update(verdict="golden", configurations_tried=tried, seconds=round(time.perf_counter() - started, 3),
+                       note="the reference engine under the scenario's own contract reproduces this run exactly: "
+                            "what differs is the golden result (stale, or edited by hand); compare it with "
+                            "`nox -s golden` and say why it moved")
+        return finding
     effective: list[Change] = []
     explained: list[list[str]] = []
-    for change in singles:
+    for change in candidate_changes(base):
         contract = _apply(base, (change,))
         if contract is None:
             continue
         tried += 1
         trial = reference_result(scenario, contract)
-        if not compare_results(expected, trial, check_contract=False).differs:
-            continue  # changes nothing here
+        if not compare_results(base_run, trial, check_contract=False).differs:
+            continue  # changes nothing in this scenario
         effective.append(change)
         if not compare_results(trial, obtained, check_contract=False).problems:
             explained.append([str(change)])
@@ -180,13 +189,8 @@ def search_root_cause(scenario: Scenario, base: Contract, obtained: RunResult,
         trial = reference_result(scenario, contract)
         if not compare_results(trial, obtained, check_contract=False).problems:
             explained.append([str(a), str(b)])
-    finding: dict[str, Any] = {
-        "explained_by": explained,
-        "configurations_tried": tried,
-        "seconds": round(time.perf_counter() - started, 3),
-        "verdict": "explained" if explained else "unexplained",
-        "first_divergence": divergence_context(scenario, expected, obtained),
-    }
+    finding.update(explained_by=explained, verdict="explained" if explained else "unexplained",
+                   configurations_tried=tried, seconds=round(time.perf_counter() - started, 3))
     return finding
 
 

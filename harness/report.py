@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from xml.sax.saxutils import quoteattr
 
 from harness.compare import STATUSES, Comparison, first_divergence, gate_passed
-from harness.contract import KNOBS, TOLERANCES
+from harness.contract import KNOBS, TOLERANCES, toml_value
 from harness.results import json_text, write_folder_atomically
 
 __all__ = ["record", "summary_doc", "markdown", "html_report", "junit_xml", "table", "write_reports",
@@ -145,6 +145,8 @@ def table(checks: list[Comparison], notices: Iterable[str] = ()) -> str:
 
 
 def _root_cause_line(rc: dict[str, Any]) -> str:
+    if rc.get("verdict") == "golden":
+        return "the golden differs: " + rc["note"]
     if rc.get("verdict") == "explained":
         return "explained by " + " | ".join(" and ".join(cfg) for cfg in rc["explained_by"])
     if rc.get("verdict") == "unexplained":
@@ -236,7 +238,7 @@ def _md_profiles(doc: dict[str, Any], checks: list[Comparison]) -> list[str]:
             knob = knob_of.get(field)
             key = knob.key if knob else field
             t = totals.get(key, {"scenarios": 0, "fills_moved": 0})
-            rows.append([f"`{key}`", f"`{value!r}`", f"`{knob.default!r}`" if knob else "?",
+            rows.append([f"`{key}`", f"`{toml_value(value)}`", f"`{toml_value(knob.default)}`" if knob else "?",
                          str(t["scenarios"]), str(t["fills_moved"])])
         out += _md_table(["knob", "stock value", "contract value", "scenarios where it moves fills", "fills moved"], rows)
         out.append("")
@@ -247,7 +249,7 @@ def _md_profiles(doc: dict[str, Any], checks: list[Comparison]) -> list[str]:
             if not moving:
                 continue
             out.append(f"- **{c.scenario}**: " + "; ".join(
-                f"`{e['knob']} = {e['value']!r}` moves {e['fills_moved']} fill(s), final value "
+                f"`{e['knob']} = {toml_value(e['value'])}` moves {e['fills_moved']} fill(s), final value "
                 f"{e['final_value_delta']:+.6g}" for e in moving))
             for e in moving:
                 for f in e["fills"]:
@@ -275,7 +277,7 @@ def _md_pairs(pairs: list[dict[str, Any]]) -> list[str]:
         return ["(no scenario explained in two frameworks' stock modes)", ""]
     rows = []
     for p in pairs:
-        knobs = "; ".join(f"{k['knob']} ({k[p['a']]!r} vs {k[p['b']]!r}): "
+        knobs = "; ".join(f"{k['knob']} ({toml_value(k[p['a']])} vs {toml_value(k[p['b']])}): "
                           + ("-" if k["final_value_delta"] is None else f"{k['final_value_delta']:+.6g}")
                           for k in p["knobs"]) or "same profile here"
         rows.append([p["scenario"], f"{p['a']} vs {p['b']}", str(p["fills_differ"]),
@@ -443,7 +445,7 @@ def html_report(checks: list[Comparison], engines: dict[str, dict[str, Any]] | N
         for field, value in meta["profile"].items():
             key = knob_of[field].key if field in knob_of else field
             t = totals.get(key, {"scenarios": 0, "fills_moved": 0})
-            prow.append([key, repr(value), repr(knob_of[field].default) if field in knob_of else "?",
+            prow.append([key, toml_value(value), toml_value(knob_of[field].default) if field in knob_of else "?",
                          str(t["scenarios"]), str(t["fills_moved"])])
         out += [f"<h3>{_h(name)} ({_h(meta.get('framework'))} {_h(meta.get('framework_version'))})</h3>",
                 _html_table(["knob", "stock value", "contract value", "scenarios where it moves fills", "fills moved"], prow)]

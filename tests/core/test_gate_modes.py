@@ -134,3 +134,22 @@ def test_the_golden_is_what_the_contract_run_reproduces(combo):
     assert not dataclasses.replace(golden.load(COMBO)).rejections  # sanity: the scenario is a signals one
     truth = reference_result(combo, combo.spec.contract)
     assert truth.fills == golden.load(COMBO).fills
+
+
+def test_when_the_golden_is_what_moved_the_search_says_so(tmp_path, combo):
+    import shutil
+
+    gold = tmp_path / "golden"
+    shutil.copytree(golden.GOLDEN_DIR / COMBO, gold / COMBO)
+    fills = gold / COMBO / "fills.csv"
+    lines = fills.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[5] = repr(float(cells[5]) * 1.001)  # a hand edit of the golden's first fill price
+    lines[1] = ",".join(cells)
+    fills.write_text("\n".join(lines) + "\n")
+    write_run(tmp_path / "runs", "fake", "contract", [reference_result(combo, combo.spec.contract)])
+    [check] = validate(["fake"], [COMBO], runs_root=tmp_path / "runs", golden_root=gold,
+                       modes={"fake": ("contract",)}).checks
+    assert check.status == "fail"
+    assert check.root_cause["verdict"] == "golden" and check.root_cause["explained_by"] == []
+    assert "golden" in check.root_cause["note"]
