@@ -188,3 +188,18 @@ class ToyLateEntry(Toy):
 
     name = "toy_late_entry"
     entry_delay = 1
+
+
+class ToyCrash(Toy):
+    """Kills its own interpreter on one scenario, as a segfault in a framework would."""
+
+    name = "toy_crash"
+    crash_on = "exit_sl_gap"
+
+    def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        if scenario.name == self.crash_on:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().run_signals(scenario, contract, mode)
