@@ -23,7 +23,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from harness.results import format_float
+
+
+def format_float(value: float) -> str:
+    """A float as every CSV of this project writes it: its repr, which reads back to the same double.
+
+    Defined here, not imported, so the inputs' generator depends on nothing of the
+    harness (harness.build imports this module); tests/core keeps the two in step.
+    """
+    return repr(float(value))
 
 __all__ = ["GENERATORS", "build_inputs"]
 

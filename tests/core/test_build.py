@@ -283,3 +283,12 @@ def test_update_keeps_a_commented_inputs_header_valid(tmp_path: Path) -> None:
     load_scenario(folder)
     build_scenarios(update=True, root=tmp_path, log=quiet)
     load_scenario(folder)
+
+
+def test_the_generator_writes_floats_exactly_as_the_results_do():
+    import scenarios.generate as generate
+    from harness import results
+
+    for value in (0.1 + 0.2, 1e-300, 123456789.123, 100.0, 5e-324, -0.0):
+        assert generate.format_float(value) == results.format_float(value)
+    assert "harness" not in {name.split(".")[0] for name in vars(generate) if not name.startswith("_")}
