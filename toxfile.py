@@ -4,8 +4,9 @@ tox discovers this inline plugin beside tox.ini. The environments come from the
 engine registry in pyproject.toml (``[tool.parity.engines]``) and their
 dependencies from its dependency groups, so nothing here names an engine or a version.
 
-    tox -e tests-reference,tests-backtrader       the tests of those environments
-    tox -e backtrader -- --scenario plain_close   run one engine
+    tox list                                      the environments, two per engine
+    tox -e tests-<engine>                         one environment's tests
+    tox -e <engine> -- --scenario plain_close     run one engine
 """
 
 from __future__ import annotations

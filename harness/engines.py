@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, ClassVar, Literal, Mapping, Sequence, final, get_args
 
-from harness.contract import KNOB_BY_FIELD, Contract, apply_profile, knob_key
+from harness.contract import KNOB_BY_FIELD, Contract, apply_profile, knob_key, knob_problem
 from harness.errors import HarnessError
 from harness.registry import EngineEntry, engine_entries
 from harness.results import Fill, Rejection, RunResult, build_result, validate_result
@@ -159,6 +159,15 @@ def load_engine(name: str, entries: Mapping[str, EngineEntry] | None = None) -> 
         if mode not in engine.modes:
             raise HarnessError(f"engine {name}: the registry lists mode {mode!r} but {classes[0].__name__}.capabilities "
                                f"has no {mode!r} entry")
+    for field, value in engine.profile.items():
+        knob = KNOB_BY_FIELD.get(field)
+        problem = "not a behaviour knob" if knob is None or not knob.behaviour else knob_problem(knob, value)
+        if problem is None and value == knob.default:
+            problem = "the contract's own value (a profile lists departures only)"
+        if problem is None and engine.profile_evidence and field not in engine.profile_evidence:
+            problem = "no profile_evidence entry says why"
+        if problem:
+            raise HarnessError(f"engine {name}: profile[{field!r}] = {value!r}: {problem}")
     for mode, table in engine.witness.items():
         for field, (level, _note) in table.items():
             if level not in WITNESS_LEVELS or field not in KNOB_BY_FIELD:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from adapters._backtrader_stock_profile import EVIDENCE, PROFILE
 from harness.contract import BEHAVIOUR_DEFAULTS, KNOBS, apply_profile
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 from tests.core.test_loader import edit_toml, expect_error, folder  # noqa: F401  (fixture)
@@ -51,14 +50,3 @@ def test_a_profile_sets_behaviour_knobs_and_yields_to_nothing_the_scenario_sets_
     assert apply_profile(queue, {"stop_resolution": "queue"})[1] is None
     assert apply_profile(c.replace(trail_arithmetic="difference"), {"trail_arithmetic": "product"})[1] == "trail_arithmetic"
     assert apply_profile(queue, {"gaps_first": False})[0].stop_resolution == "queue"
-
-
-def test_the_backtrader_profile_is_valid_and_documented():
-    assert set(EVIDENCE) == set(PROFILE) and set(PROFILE) <= set(BEHAVIOUR_DEFAULTS)
-    for name, value in PROFILE.items():
-        knob = BY_NAME[name]
-        assert value != knob.default, name  # a profile entry is a departure from the contract
-        if knob.kind is bool:
-            assert isinstance(value, bool)
-        else:
-            assert value in knob.choices, (name, value)

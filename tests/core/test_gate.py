@@ -61,9 +61,9 @@ def store(tmp_path):
 
 def test_agreeing_engines_pass(store):
     runs, gold = store
-    for engine in ("reference", "backtrader"):
+    for engine in ("reference", "engine_b"):
         write_run(runs, engine, [GOLDEN])
-    comparisons = validate(["reference", "backtrader"], ["s"], runs_root=runs, golden_root=gold)
+    comparisons = validate(["reference", "engine_b"], ["s"], runs_root=runs, golden_root=gold)
     assert [c.status for c in comparisons] == ["pass", "pass"]
     assert summary_doc(comparisons)["passed"] is True
 
@@ -104,30 +104,30 @@ def test_a_corrupt_golden_file_is_an_error(store, corruption):
 
 def test_an_engine_that_never_ran_is_an_error(store):
     runs, gold = store
-    [c] = validate(["vectorbt"], ["s"], runs_root=runs, golden_root=gold)
-    assert c.status == "error" and "has no run" in c.problems[0] and "nox -s vectorbt" in c.problems[0]
+    [c] = validate(["engine_v"], ["s"], runs_root=runs, golden_root=gold)
+    assert c.status == "error" and "has no run" in c.problems[0] and "nox -s engine_v" in c.problems[0]
 
 
 def test_an_engine_that_cannot_be_imported_is_an_error(store):
     runs, gold = store
-    write_run(runs, "backtrader", [], import_error="ModuleNotFoundError: No module named 'backtrader'")
-    [c] = validate(["backtrader"], ["s"], runs_root=runs, golden_root=gold)
-    assert c.status == "error" and "No module named 'backtrader'" in c.problems[0]
+    write_run(runs, "engine_b", [], import_error="ModuleNotFoundError: No module named 'framework_b'")
+    [c] = validate(["engine_b"], ["s"], runs_root=runs, golden_root=gold)
+    assert c.status == "error" and "No module named 'framework_b'" in c.problems[0]
 
 
 def test_a_crashed_scenario_is_an_error(store):
     runs, gold = store
-    write_run(runs, "vectorbt", [], errors=[("s", "ValueError: boom")])
-    [c] = validate(["vectorbt"], ["s"], runs_root=runs, golden_root=gold)
+    write_run(runs, "engine_v", [], errors=[("s", "ValueError: boom")])
+    [c] = validate(["engine_v"], ["s"], runs_root=runs, golden_root=gold)
     assert c.status == "error" and "boom" in c.problems[0]
 
 
 def test_a_moved_golden_price_fails_and_the_report_names_scenario_engine_asset_bar_and_field(store, tmp_path):
     runs, gold = store
-    write_run(runs, "backtrader", [GOLDEN])
+    write_run(runs, "engine_b", [GOLDEN])
     path = gold / "s" / "fills.csv"
     path.write_text(path.read_text().replace(",107.0,", f",{107.0 * (1 + 1e-9)!r},"))
-    comparisons = validate(["backtrader"], ["s"], runs_root=runs, golden_root=gold)
+    comparisons = validate(["engine_b"], ["s"], runs_root=runs, golden_root=gold)
     assert comparisons[0].status == "fail"
     write_reports(comparisons, tmp_path / "latest")
     report = (tmp_path / "latest" / "report.md").read_text()
@@ -149,11 +149,11 @@ def test_golden_keeps_every_part_of_the_result_rejections_included(tmp_path):
 
 
 def test_golden_write_refuses_when_engines_disagree(tmp_path):
-    other = dataclasses.replace(GOLDEN, engine="vectorbt", final_value=GOLDEN.final_value + 1)
+    other = dataclasses.replace(GOLDEN, engine="engine_v", final_value=GOLDEN.final_value + 1)
     root = tmp_path / "golden"
-    [review] = golden.review({"s": {"reference": dataclasses.replace(GOLDEN, engine="reference"), "vectorbt": other}},
+    [review] = golden.review({"s": {"reference": dataclasses.replace(GOLDEN, engine="reference"), "engine_v": other}},
                              {"s": SPEC}, root=root, write=True)
-    assert review.state == "refused" and "vectorbt disagree" in review.notes[0]
+    assert review.state == "refused" and "engine_v disagree" in review.notes[0]
     assert not (root / "s").exists()
 
 
