@@ -131,7 +131,7 @@ def test_a_moved_golden_price_fails_and_the_report_names_scenario_engine_asset_b
     assert comparisons[0].status == "fail"
     write_reports(comparisons, tmp_path / "latest")
     report = (tmp_path / "latest" / "report.md").read_text()
-    assert "### s / backtrader / contract: fail" in report
+    assert "### s / engine_b / contract: fail" in report
     assert "| changed | A00 | 3 | sell | signal | price |" in report
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert summary["passed"] is False and summary["records"][0]["status"] == "fail"
