@@ -70,50 +70,72 @@ def _reject(rejections, n_rejected, asset, bar, side, size, reason):
 
 
 @njit(cache=True)
-def cap_buy(price: float, slippage: float, high: float, cap: bool) -> float:
-    """A market buy at ``price``: slipped up, and (``slippage_cap = "bar"``, s > 0) at most ``high``."""
-    p = price * (1.0 + slippage)
+def cap_buy(price: float, slippage: float, high: float, cap: bool, ledger: bool = False) -> float:
+    """A market buy at ``price``: slipped up (``ledger``: p + p * s), and (``slippage_cap = "bar"``,
+    s > 0) at most ``high``."""
+    p = price + price * slippage if ledger else price * (1.0 + slippage)
     if cap and slippage > 0.0 and p > high:
         return high
     return p
 
 
 @njit(cache=True)
-def cap_sell(price: float, slippage: float, low: float, cap: bool) -> float:
-    """A sell at ``price``: slipped down, and (``slippage_cap = "bar"``, s > 0) at least ``low``."""
-    p = price * (1.0 - slippage)
+def cap_sell(price: float, slippage: float, low: float, cap: bool, ledger: bool = False) -> float:
+    """A sell at ``price``: slipped down (``ledger``: p - p * s), and (``slippage_cap = "bar"``, s > 0)
+    at least ``low``."""
+    p = price - price * slippage if ledger else price * (1.0 - slippage)
     if cap and slippage > 0.0 and p < low:
         return low
     return p
 
 
 @njit(cache=True)
-def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fee_rate, reason):
+def fee_of(fee_rate: float, size: float, price: float, ledger: bool) -> float:
+    """The fee of a fill: f * size * price (``ledger``: size * price * f)."""
+    if ledger:
+        return size * price * fee_rate
+    return fee_rate * size * price
+
+
+@njit(cache=True)
+def fits(size: float, price: float, fee_rate: float, cash: float, cash_slack: float, ledger: bool) -> bool:
+    """Whether a buy of ``size`` at ``price`` fits in ``cash`` (``cash_slack``: see ``harness.contract``)."""
+    fee = fee_of(fee_rate, size, price, ledger)
+    if cash_slack == 0.0:
+        return not size * price + fee > cash
+    return not size * price > (cash - fee) + cash_slack
+
+
+@njit(cache=True)
+def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fee_rate, reason, ledger=False):
     """Sell ``qty`` units of ``asset`` at ``price`` (the fill price, after slippage)."""
-    fee = fee_rate * qty * price
+    fee = fee_of(fee_rate, qty, price, ledger)
     position[asset] -= qty
     n_fills = _record(fills, n_fills, asset, bar, SELL, qty, price, fee, reason)
+    if ledger:
+        return cash + (qty * price - fee), n_fills
     return cash + qty * price - fee, n_fills
 
 
 @njit(cache=True)
-def _sell_all(fills, n_fills, cash, position, asset, bar, price, fee_rate, reason):
+def _sell_all(fills, n_fills, cash, position, asset, bar, price, fee_rate, reason, ledger=False):
     """Close the whole position of ``asset`` at ``price`` (the fill price, after slippage)."""
-    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, price, position[asset], fee_rate, reason)
+    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, price, position[asset], fee_rate, reason,
+                          ledger)
     position[asset] = 0.0  # exactly flat, whatever the float arithmetic
     return cash, n_fills
 
 
 @njit(cache=True)
-def _buy(fills, n_fills, cash, position, asset, bar, price, size, fee_rate, reason):
-    """Buy ``size`` units at ``price`` (after slippage) if cost plus fee fits in the cash; else reject it whole.
+def _buy(fills, n_fills, cash, position, asset, bar, price, size, fee_rate, reason, cash_slack=0.0, ledger=False):
+    """Buy ``size`` units at ``price`` (after slippage) if it :func:`fits` in the cash; else reject it whole.
 
     Returns ``(cash, n_fills, filled)``.
     """
-    fee = fee_rate * size * price
-    cost = size * price + fee
-    if cost > cash:
+    if not fits(size, price, fee_rate, cash, cash_slack, ledger):
         return cash, n_fills, False
+    fee = fee_of(fee_rate, size, price, ledger)
+    cost = size * price + fee
     position[asset] += size
     n_fills = _record(fills, n_fills, asset, bar, BUY, size, price, fee, reason)
     return cash - cost, n_fills, True
@@ -169,15 +191,15 @@ def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: 
 
 @njit(cache=True)
 def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slippage: float,
-                    slip_take_profit: bool, cap: bool) -> float:
+                    slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
     """The fill price of a stop exit found by :func:`stop_exit` (a sell)."""
     if reason == REASON_TAKE_PROFIT:
         if at_open:
             # A take-profit gapped at the open: capped at its level, not at the low.
-            return cap_sell(price, slippage, tp_level, cap)
+            return cap_sell(price, slippage, tp_level, cap, ledger)
         if not slip_take_profit:
             return price
-    return cap_sell(price, slippage, low, cap)
+    return cap_sell(price, slippage, low, cap, ledger)
 
 
 @njit(cache=True)
@@ -197,12 +219,67 @@ def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
 
 @njit(cache=True)
 def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slippage, queue, gaps_first,
-               slip_take_profit, cap):
+               slip_take_profit, cap, ledger=False):
     """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``."""
     price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     if reason == NO_REASON:
         return np.nan, NO_REASON
-    return stop_fill_price(price, reason, at_open, low, tp_level, slippage, slip_take_profit, cap), reason
+    return stop_fill_price(price, reason, at_open, low, tp_level, slippage, slip_take_profit, cap, ledger), reason
+
+
+@njit(cache=True)
+def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
+                  first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                  stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack,
+                  ledger):
+    """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order."""
+    for j in range(position.shape[0]):
+        if pending[j] == ORDER_ENTRY:
+            pending[j] = NO_ORDER
+            if position[j] == 0.0:
+                cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
+                                             cap_buy(open_[i, j], slippage, high[i, j], cap, ledger),
+                                             size, fee_rate, REASON_SIGNAL, cash_slack, ledger)
+                if filled:
+                    entry_bar[j] = i
+                    signal_bar[j] = i - 1
+                    first_stop_bar[j] = i + 1 + delay
+                    stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
+                                   if stop_ref_is_fill_price else close[i, j])
+                    trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
+                else:
+                    n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
+    return cash, n_fills, n_rejected
+
+
+@njit(cache=True)
+def _rule_exits(fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
+                open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
+                use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
+                slip_take_profit, cap, ledger):
+    """Step 2 for every asset, from its first stop bar: its stops, then (``time_rule_bars`` > 0,
+    ``time_exit_first = false``) a time exit due at this open; else the trailing hwm rises."""
+    for j in range(position.shape[0]):
+        if position[j] > 0.0 and i >= first_stop_bar[j]:
+            price, reason = np.nan, NO_REASON
+            if use_stops:
+                ref = stop_ref[j]
+                price, reason = _stop_fill(
+                    open_[i, j], high[i, j], low[i, j],
+                    ref * (1.0 - stop_loss) if use_sl else -np.inf,
+                    ref * (1.0 + take_profit) if use_tp else np.inf,
+                    trail[j] if use_trail else -np.inf,
+                    slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+            if reason == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
+                price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap, ledger), REASON_TIME_EXIT
+            if reason != NO_REASON:
+                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason, ledger)
+                exited[j] = True
+                rule_hit[j] = True
+            elif use_trail:
+                src = high[i, j] if trail_on_high else close[i, j]
+                trail[j] = max(trail[j], trail_level_of(src, trailing_stop, trail_difference))
+    return cash, n_fills
 
 
 @njit(cache=True)
@@ -235,6 +312,14 @@ def simulate_signals(
     submit_check: bool = False,
     last_bar_fills: bool = False,
     open_exit_first: bool = True,
+    open_exit_rules_reject: bool = False,
+    time_exit_first: bool = True,
+    time_label_time_exit: bool = False,
+    trail_entry_close: bool = False,
+    reentry_block_rule: bool = False,
+    stops_before_open_entries: bool = False,
+    cash_slack: float = 0.0,
+    ledger: bool = False,
 ):
     """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
 
@@ -246,16 +331,20 @@ def simulate_signals(
     ``early_exit_after_stops`` (``early_exit``), ``slip_take_profit``, ``cap``
     (``slippage_cap = "bar"``), ``ref_size_weighted`` (``fill_ref``),
     ``submit_check``, ``last_bar_fills`` (``last_bar = "fill"``),
-    ``open_exit_first``. Returns ``(fills, n_fills, rejections, n_rejected,
-    equity)``: ``fills[:n_fills]`` are the fill records in
-    execution order (columns ``F_*``), ``rejections[:n_rejected]`` the entries
-    that did not fit in the cash (columns ``R_*``), ``equity[i]`` the
-    portfolio value at close[i] after bar i's fills.
+    ``open_exit_first``, ``open_exit_rules_reject`` (``open_exit_rules``),
+    ``time_exit_first``, ``time_label_time_exit`` (``time_signal_label``),
+    ``trail_entry_close`` (``trail_entry_bar``), ``reentry_block_rule``
+    (``reentry_block``), ``stops_before_open_entries``, ``cash_slack``, ``ledger``
+    (``arithmetic``). Returns ``(fills, n_fills, rejections, n_rejected,
+    equity)``: ``fills[:n_fills]`` are the fill records in execution order
+    (columns ``F_*``), ``rejections[:n_rejected]`` the orders refused (columns
+    ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
     """
     n_bars, n_assets = close.shape
     fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
     n_fills = 0
-    rejections = np.empty((n_bars * n_assets, N_REJECTION_FIELDS))
+    # An entry and (open_exit_rules = "reject") a rule's sell can both be refused on one bar.
+    rejections = np.empty((2 * n_bars * n_assets, N_REJECTION_FIELDS))
     n_rejected = 0
     equity = np.empty(n_bars)
     position = np.zeros(n_assets)
@@ -271,13 +360,18 @@ def simulate_signals(
     use_tp = not np.isnan(take_profit)
     use_trail = not np.isnan(trailing_stop)
     use_stops = use_sl or use_tp or use_trail
+    # time_exit_first = false (next_open): the time exit is a rule of bar fill_bar + N, checked in step 2.
+    time_rule_bars = max_bars if (fill_next_open and not time_exit_first and max_bars > 0) else 0
+    use_rules = use_stops or time_rule_bars > 0
     cash = cash0
     last = n_bars - 1
     delay = 1 if stops_after_booking and not fill_next_open else 0
 
     exited = np.zeros(n_assets, dtype=np.bool_)
+    rule_hit = np.zeros(n_assets, dtype=np.bool_)  # an exit rule triggered on this bar (filled or rejected)
     for i in range(n_bars):
         exited[:] = False
+        rule_hit[:] = False
 
         # Phase 1 (next_open): orders decided on bar i-1 fill at open[i], all exits before all entries.
         for j in range(n_assets):
@@ -294,60 +388,66 @@ def simulate_signals(
                             ref * (1.0 - stop_loss) if use_sl else -np.inf,
                             ref * (1.0 + take_profit) if use_tp else np.inf,
                             trail[j] if use_trail else -np.inf,
-                            slippage, queue, gaps_first, slip_take_profit, cap)
+                            slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                        if reason != NO_REASON:
+                            rule_hit[j] = True
                     if reason == NO_REASON:
-                        price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap), pending_reason[j]
-                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason)
+                        if open_exit_rules_reject and use_rules and i >= first_stop_bar[j]:
+                            # The exit rules still see the position on this bar; their sell finds it gone.
+                            rule = NO_REASON
+                            if use_stops:
+                                ref = stop_ref[j]
+                                _, rule = _stop_fill(
+                                    open_[i, j], high[i, j], low[i, j],
+                                    ref * (1.0 - stop_loss) if use_sl else -np.inf,
+                                    ref * (1.0 + take_profit) if use_tp else np.inf,
+                                    trail[j] if use_trail else -np.inf,
+                                    slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                            if rule == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
+                                rule = REASON_TIME_EXIT
+                            if rule != NO_REASON:
+                                n_rejected = _reject(rejections, n_rejected, j, i, SELL, position[j], rule)
+                                rule_hit[j] = True
+                        price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap, ledger), pending_reason[j]
+                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason, ledger)
                     exited[j] = True
                 pending_late[j] = False
-        for j in range(n_assets):
-            if pending[j] == ORDER_ENTRY:
-                pending[j] = NO_ORDER
-                if position[j] == 0.0:
-                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                 cap_buy(open_[i, j], slippage, high[i, j], cap),
-                                                 size, fee_rate, REASON_SIGNAL)
-                    if filled:
-                        entry_bar[j] = i
-                        signal_bar[j] = i - 1
-                        first_stop_bar[j] = i + 1 + delay
-                        stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
-                                       if stop_ref_is_fill_price else close[i, j])
-                        trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
-                    else:
-                        n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
 
-        # Phase 2: stops of every asset, from its first stop bar.
-        if use_stops:
-            for j in range(n_assets):
-                if position[j] > 0.0 and i >= first_stop_bar[j]:
-                    ref = stop_ref[j]
-                    price, reason = _stop_fill(
-                        open_[i, j], high[i, j], low[i, j],
-                        ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                        ref * (1.0 + take_profit) if use_tp else np.inf,
-                        trail[j] if use_trail else -np.inf,
-                        slippage, queue, gaps_first, slip_take_profit, cap)
-                    if reason != NO_REASON:
-                        cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason)
-                        exited[j] = True
-                    elif use_trail:
-                        src = high[i, j] if trail_on_high else close[i, j]
-                        trail[j] = max(trail[j], trail_level_of(src, trailing_stop, trail_difference))
+        # Phase 1's entries, then phase 2 (the exit rules of every asset, from its first stop bar);
+        # stops_before_open_entries swaps them.
+        if not stops_before_open_entries:
+            cash, n_fills, n_rejected = _open_entries(
+                fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
+                first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
+        if use_rules:
+            cash, n_fills = _rule_exits(
+                fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
+                open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
+                use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
+                slip_take_profit, cap, ledger)
+        if stops_before_open_entries:
+            cash, n_fills, n_rejected = _open_entries(
+                fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
+                first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
         # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
         if i != last or (last_bar_fills and not fill_next_open):
             nxt = i + 1 if i < last else i  # the bar that books a close fill (slippage_cap)
             # Phase 3: exits at this close (close), or decided for the next open (next_open):
-            # a time exit due, or an exit signal; both at once are labelled signal.
+            # a time exit due, or an exit signal; both at once are labelled signal (time_signal_label).
             sub_cash = cash  # submit_check: this bar's orders pseudo-executed at close[i], in order
             for j in range(n_assets):
                 if position[j] <= 0.0 or np.isnan(close[i, j]):
                     continue
-                time_due = max_bars > 0 and i + (1 if fill_next_open else 0) == entry_bar[j] + max_bars
+                time_due = (max_bars > 0 and (time_exit_first or not fill_next_open)
+                            and i + (1 if fill_next_open else 0) == entry_bar[j] + max_bars)
                 if not (exits[i, j] or time_due):
                     continue
                 reason = REASON_SIGNAL if exits[i, j] else REASON_TIME_EXIT
+                if time_due and time_label_time_exit and not fill_next_open:
+                    reason = REASON_TIME_EXIT
                 if submit_check:
                     sub_cash = (sub_cash + position[j] * close[i, j]) - position[j] * fee_rate * close[i, j]
                 late = early_exit_after_stops and use_stops and i == signal_bar[j] + 1
@@ -365,19 +465,22 @@ def simulate_signals(
                         ref * (1.0 - stop_loss) if use_sl else -np.inf,
                         ref * (1.0 + take_profit) if use_tp else np.inf,
                         trail[j] if use_trail else -np.inf,
-                        slippage, queue, gaps_first, slip_take_profit, cap)
+                        slippage, queue, gaps_first, slip_take_profit, cap, ledger)
                     if stop_reason != NO_REASON:
                         first_stop_bar[j] = min(first_stop_bar[j], nxt)
                         continue
                 cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
-                                          cap_sell(close[i, j], slippage, low[nxt, j], cap),
-                                          fee_rate, reason)
+                                          cap_sell(close[i, j], slippage, low[nxt, j], cap, ledger),
+                                          fee_rate, reason, ledger)
                 exited[j] = True
-            # Phase 4: entries, ignored while long, while an order is pending, and (close) on an exit bar.
+            # Phase 4: entries, ignored while long, while an order is pending, and (close) on an exit bar
+            # (reentry_block = "rule_trigger": also on a bar where an exit rule of the asset triggered).
             for j in range(n_assets):
                 if not entries[i, j] or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
                     continue
                 if exited[j] and not fill_next_open:
+                    continue
+                if reentry_block_rule and rule_hit[j]:
                     continue
                 if submit_check:
                     # Rejected when it does not fit at close[i], unslipped, fee included; the running cash
@@ -391,8 +494,8 @@ def simulate_signals(
                     pending[j] = ORDER_ENTRY
                 else:
                     cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                 cap_buy(close[i, j], slippage, high[nxt, j], cap),
-                                                 size, fee_rate, REASON_SIGNAL)
+                                                 cap_buy(close[i, j], slippage, high[nxt, j], cap, ledger),
+                                                 size, fee_rate, REASON_SIGNAL, cash_slack, ledger)
                     if filled:
                         entry_bar[j] = i
                         signal_bar[j] = i
@@ -402,6 +505,12 @@ def simulate_signals(
                         trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
                     else:
                         n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
+
+        if trail_entry_close and use_trail:
+            # trail_entry_bar = "close": the entry-fill bar's close already raises the hwm.
+            for j in range(n_assets):
+                if position[j] > 0.0 and entry_bar[j] == i:
+                    trail[j] = max(trail[j], trail_level_of(close[i, j], trailing_stop, trail_difference))
 
         value = cash
         for j in range(n_assets):
@@ -413,24 +522,49 @@ def simulate_signals(
 
 
 @njit(cache=True)
-def rebalance_orders(close_row, weights_row, position, cash, whole_units, value_floor_div=False,
-                     sells_then_assets=False):
+def portfolio_value(cash, position, price_row, opened, ledger, grouped):
+    """cash + each position * price, in asset order. ``ledger`` (``arithmetic = "ledger"``): the
+    positions in the order they were opened (``opened``), added one by one to the cash, or
+    (``grouped``) summed from 0 first and then added to the cash."""
+    if not ledger:
+        value = cash
+        for j in range(position.shape[0]):
+            if position[j] != 0.0:
+                value += position[j] * price_row[j]
+        return value
+    held = np.flatnonzero(position != 0.0)
+    order = held[np.argsort(opened[held], kind="mergesort")]
+    total = 0.0 if grouped else cash
+    for j in order:
+        total += position[j] * price_row[j]
+    return cash + total if grouped else total
+
+
+@njit(cache=True)
+def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units, value_floor_div,
+                     sells_then_assets, value_delta_size, min_order_value, truncate_at_fill, ledger):
     """Order sizes and their execution sequence for one rebalance bar.
 
     Each listed asset with a target weight w gets ``w * V / close - position``
-    units, V being the portfolio value at this close. Whole units floor the
-    order's magnitude (``value_floor_div``: ``whole_rounding =
-    "value_floor_div"``, sized from the value change by float floor
-    division). The sequence sorts by value change ``w * V - position *
-    close``, ascending (sells first, then the smallest buys), keeping asset
-    order on ties (``sells_then_assets``: sells in asset order, then the
-    rest in asset order). Returns ``(sizes, sequence, n_orders)``.
+    units (``value_delta_size``: ``(V * w - position * close) / close``), V
+    being the portfolio value at this close (``ledger``: see
+    :func:`portfolio_value`); none when ``|w * V - position * close|`` is
+    below ``min_order_value``. Whole units floor the order's magnitude
+    (``truncate_at_fill``: not here, when it executes; ``value_floor_div``:
+    ``whole_rounding = "value_floor_div"``, sized from the value change by
+    float floor division). The sequence sorts by value change ``w * V -
+    position * close``, ascending (sells first, then the smallest buys),
+    keeping asset order on ties (``sells_then_assets``: sells in asset order,
+    then the rest in asset order). Returns ``(sizes, sequence, n_orders)``.
     """
     n_assets = close_row.shape[0]
-    value = cash
-    for j in range(n_assets):
-        if position[j] != 0.0:
-            value += position[j] * close_row[j]
+    if ledger:
+        value = portfolio_value(cash, position, close_row, opened, True, False)
+    else:
+        value = cash
+        for j in range(n_assets):
+            if position[j] != 0.0:
+                value += position[j] * close_row[j]
     sizes = np.zeros(n_assets)
     keys = np.empty(n_assets)
     sequence = np.empty(n_assets, dtype=np.int64)
@@ -440,6 +574,8 @@ def rebalance_orders(close_row, weights_row, position, cash, whole_units, value_
             continue
         target = weights_row[j] * value
         current = position[j] * close_row[j]
+        if abs(target - current) < min_order_value:
+            continue
         if whole_units and value_floor_div:
             if target > current:
                 size = (target - current) // close_row[j]
@@ -448,8 +584,11 @@ def rebalance_orders(close_row, weights_row, position, cash, whole_units, value_
             else:
                 size = 0.0
         else:
-            size = weights_row[j] * value / close_row[j] - position[j]
-            if whole_units:
+            if value_delta_size:
+                size = (target - current) / close_row[j]
+            else:
+                size = weights_row[j] * value / close_row[j] - position[j]
+            if whole_units and not truncate_at_fill:
                 size = np.floor(size) if size >= 0.0 else -np.floor(-size)
         sizes[j] = size
         if sells_then_assets:
@@ -469,14 +608,18 @@ def rebalance_orders(close_row, weights_row, position, cash, whole_units, value_
 
 
 @njit(cache=True)
-def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, bar, price_row, high_row, low_row,
-                       sizes, sequence, n_orders, fee_rate, slippage, cap, check_row, submit_check):
+def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, bar, price_row,
+                       high_row, low_row, sizes, sequence, n_orders, fee_rate, slippage, cap, check_row, submit_check,
+                       truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger):
     """Execute one rebalance in sequence at ``price_row``; an order that does not fit is rejected whole.
 
     ``high_row``/``low_row``: the bar whose range caps a slipped price (``cap``). ``submit_check``:
     first pseudo-execute the sequence at ``check_row`` (the decision bar's close), unslipped, fee
     included; a buy that takes the running cash below 0 is rejected (the running cash keeps the
-    shortfall), the others then execute as usual.
+    shortfall), the others then execute as usual. The other flags are the rotation behaviour knobs
+    (``whole_rounding = "truncate_at_fill"``, ``whole_shortfall = "partial"``, ``sell_residue =
+    "tolerant"``, ``cash_slack``, ``arithmetic = "ledger"``); ``opened[j]`` numbers the positions in
+    the order they were opened (``n_opened`` so far). Returns ``(cash, n_fills, n_rejected, n_opened)``.
     """
     passed = np.ones(n_orders, dtype=np.bool_)
     if submit_check:
@@ -495,17 +638,53 @@ def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, b
         if not passed[k]:
             n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
             continue
+        if size == 0.0:
+            continue
+        qty = -size if size < 0.0 else size
+        if truncate_at_fill:
+            # The unrounded order executes truncated to whole units; truncated to 0 it is refused.
+            qty = np.floor(qty)
+            if qty == 0.0:
+                n_rejected = _reject(rejections, n_rejected, j, bar, SELL if size < 0.0 else BUY, -size if size < 0.0
+                                     else size, REASON_REBALANCE)
+                continue
         if size < 0.0:
+            if sell_residue_tolerant and position[j] - qty < 0.0:
+                # More than the position: a reversal, refused in a cash account.
+                n_rejected = _reject(rejections, n_rejected, j, bar, SELL, -size, REASON_REBALANCE)
+                continue
+            held = position[j]
             cash, n_fills = _sell(fills, n_fills, cash, position, j, bar,
-                                  cap_sell(price_row[j], slippage, low_row[j], cap), -size,
-                                  fee_rate, REASON_REBALANCE)
-        elif size > 0.0:
-            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar,
-                                         cap_buy(price_row[j], slippage, high_row[j], cap), size,
-                                         fee_rate, REASON_REBALANCE)
-            if not filled:
-                n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
-    return cash, n_fills, n_rejected
+                                  cap_sell(price_row[j], slippage, low_row[j], cap, ledger), qty,
+                                  fee_rate, REASON_REBALANCE, ledger)
+            if sell_residue_tolerant:
+                scale = max(abs(held), qty)
+                if abs(position[j]) <= max(1e-12, 16.0 * (np.nextafter(scale, np.inf) - scale)):
+                    position[j] = 0.0
+            continue
+        was_flat = position[j] == 0.0
+        price = cap_buy(price_row[j], slippage, high_row[j], cap, ledger)
+        if whole_partial and not fits(qty, price_row[j], fee_rate, cash, cash_slack, ledger):
+            # The largest whole size that fits at the unslipped price; it must still fit at the fill price.
+            lo = 0.0
+            hi = np.floor(qty)
+            while lo < hi:
+                mid = np.floor((lo + hi + 1.0) / 2.0)
+                if fits(mid, price_row[j], fee_rate, cash, cash_slack, ledger):
+                    lo = mid
+                else:
+                    hi = mid - 1.0
+            qty = lo
+        filled = False
+        if qty > 0.0:
+            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar, price, qty, fee_rate,
+                                         REASON_REBALANCE, cash_slack, ledger)
+        if not filled:
+            n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
+        elif was_flat and ledger:
+            opened[j] = n_opened
+            n_opened += 1
+    return cash, n_fills, n_rejected, n_opened
 
 
 @njit(cache=True)
@@ -525,15 +704,26 @@ def simulate_rotation(
     sells_then_assets: bool = False,
     cap: bool = False,
     submit_check: bool = False,
+    last_bar_fills: bool = False,
+    value_delta_size: bool = False,
+    min_order_value: float = 0.0,
+    truncate_at_fill: bool = False,
+    whole_partial: bool = False,
+    sell_residue_tolerant: bool = False,
+    cash_slack: float = 0.0,
+    ledger: bool = False,
 ):
     """Target-weight rotation with one shared cash pool on (n_bars, n_assets) arrays.
 
-    On a rebalance bar t (not the last), orders are sized from close[t] and
-    the value at close[t] (:func:`rebalance_orders`) and fill at close[t]
-    (``close``) or open[t+1] (``next_open``) in their sequence. The keyword
-    flags are behaviour knobs (``whole_rounding``, ``rebalance_sequence``,
-    ``slippage_cap``, ``submit_check``); their defaults are the contract. Returns the same tuple
-    as :func:`simulate_signals`.
+    On a rebalance bar t (not the last, unless ``last_bar_fills`` in ``close``
+    mode), orders are sized from close[t] and the value at close[t]
+    (:func:`rebalance_orders`) and fill at close[t] (``close``) or open[t+1]
+    (``next_open``) in their sequence. The keyword flags are behaviour knobs
+    (``whole_rounding``, ``rebalance_sequence``, ``slippage_cap``,
+    ``submit_check``, ``last_bar``, ``order_size``, ``min_order_value``,
+    ``whole_shortfall``, ``sell_residue``, ``cash_slack``, ``arithmetic``);
+    their defaults are the contract. Returns the same tuple as
+    :func:`simulate_signals`.
     """
     n_bars, n_assets = close.shape
     fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
@@ -542,22 +732,28 @@ def simulate_rotation(
     n_rejected = 0
     equity = np.empty(n_bars)
     position = np.zeros(n_assets)
+    opened = np.zeros(n_assets, dtype=np.int64)  # arithmetic = "ledger": the order positions were opened in
+    n_opened = 0
     cash = cash0
     last = n_bars - 1
     pending_sizes = np.zeros(n_assets)
     pending_sequence = np.empty(n_assets, dtype=np.int64)
     n_pending = 0
     pending_check = np.empty(n_assets)  # the decision bar's closes
+    whole_partial = whole_partial and whole_units
+    truncate_at_fill = truncate_at_fill and whole_units
 
     for i in range(n_bars):
         if n_pending > 0:
-            cash, n_fills, n_rejected = _execute_rebalance(
-                fills, n_fills, rejections, n_rejected, cash, position, i, open_[i], high[i], low[i],
-                pending_sizes, pending_sequence, n_pending, fee_rate, slippage, cap, pending_check, submit_check)
+            cash, n_fills, n_rejected, n_opened = _execute_rebalance(
+                fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i, open_[i], high[i], low[i],
+                pending_sizes, pending_sequence, n_pending, fee_rate, slippage, cap, pending_check, submit_check,
+                truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger)
             n_pending = 0
-        if is_rebalance[i] and i != last:
-            sizes, sequence, n_orders = rebalance_orders(close[i], weights[i], position, cash, whole_units,
-                                                         value_floor_div, sells_then_assets)
+        if is_rebalance[i] and (i != last or (last_bar_fills and not fill_next_open)):
+            sizes, sequence, n_orders = rebalance_orders(close[i], weights[i], position, opened, cash, whole_units,
+                                                         value_floor_div, sells_then_assets, value_delta_size,
+                                                         min_order_value, truncate_at_fill, ledger)
             if fill_next_open:
                 pending_sizes[:] = sizes
                 pending_sequence[:] = sequence
@@ -565,13 +761,11 @@ def simulate_rotation(
                 n_pending = n_orders
             else:
                 # A close fill is capped by the range of the bar after it (where Backtrader books it).
-                cash, n_fills, n_rejected = _execute_rebalance(
-                    fills, n_fills, rejections, n_rejected, cash, position, i, close[i], high[i + 1], low[i + 1],
-                    sizes, sequence, n_orders, fee_rate, slippage, cap, close[i], submit_check)
-        value = cash
-        for j in range(n_assets):
-            if position[j] != 0.0:
-                value += position[j] * close[i, j]
-        equity[i] = value
+                nxt = i + 1 if i < last else i
+                cash, n_fills, n_rejected, n_opened = _execute_rebalance(
+                    fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i, close[i], high[nxt],
+                    low[nxt], sizes, sequence, n_orders, fee_rate, slippage, cap, close[i], submit_check,
+                    truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger)
+        equity[i] = portfolio_value(cash, position, close[i], opened, ledger, True)
 
     return fills, n_fills, rejections, n_rejected, equity

@@ -53,6 +53,14 @@ def _raw(scenario: Scenario, contract: Contract):
             contract.rebalance_sequence == "sells_then_assets",
             contract.slippage_cap == "bar",
             contract.submit_check,
+            contract.last_bar == "fill",
+            contract.order_size == "value_delta",
+            float(contract.min_order_value),
+            contract.whole_rounding == "truncate_at_fill",
+            contract.whole_shortfall == "partial",
+            contract.sell_residue == "tolerant",
+            float(contract.cash_slack),
+            contract.arithmetic == "ledger",
         )
     return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
@@ -83,6 +91,14 @@ def _raw(scenario: Scenario, contract: Contract):
         contract.submit_check,
         contract.last_bar == "fill",
         contract.open_exit_first,
+        contract.open_exit_rules == "reject",
+        contract.time_exit_first,
+        contract.time_signal_label == "time_exit",
+        contract.trail_entry_bar == "close",
+        contract.reentry_block == "rule_trigger",
+        contract.stops_before_open_entries,
+        float(contract.cash_slack),
+        contract.arithmetic == "ledger",
     )
 
 

@@ -54,8 +54,18 @@ STOPS_FROM: Final = ("after_fill", "after_booking")
 EARLY_EXITS: Final = ("cancels_stops", "after_stops")
 FILL_REFS: Final = ("price", "size_weighted")
 SLIPPAGE_CAPS: Final = ("none", "bar")
-WHOLE_ROUNDINGS: Final = ("floor_units", "value_floor_div")
+WHOLE_ROUNDINGS: Final = ("floor_units", "value_floor_div", "truncate_at_fill")
 REBALANCE_SEQUENCES: Final = ("value_change", "sells_then_assets")
+OPEN_EXIT_RULES: Final = ("skip", "reject")
+TIME_SIGNAL_LABELS: Final = ("signal", "time_exit")
+TRAIL_ENTRY_BARS: Final = ("skip", "close")
+REENTRY_BLOCKS: Final = ("exit_close", "rule_trigger")
+CASH_SLACKS: Final = (0.0, 0.01)
+ORDER_SIZES: Final = ("units", "value_delta")
+MIN_ORDER_VALUES: Final = (0.0, 0.01)
+WHOLE_SHORTFALLS: Final = ("reject", "partial")
+SELL_RESIDUES: Final = ("exact", "tolerant")
+ARITHMETICS: Final = ("contract", "ledger")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -181,8 +191,8 @@ KNOBS: Final[tuple[Knob, ...]] = (
     # ---- behaviour knobs: the contract's rule is the default; a framework's stock profile sets others
     Knob(
         "execution", "last_bar", str,
-        "`skip`: nothing decided on the last bar fills. `fill` (`close` mode): signals on the last bar fill at "
-        "its close like on any other bar.",
+        "`skip`: nothing decided on the last bar fills. `fill` (`close` mode): signals and rebalances on the last "
+        "bar fill at its close like on any other bar (in `next_open` mode nothing decided there fills either way).",
         'last_bar = "fill"',
         choices=LAST_BAR, required=False, default="skip", behaviour=True,
     ),
@@ -193,6 +203,31 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "replaces the exit.",
         "open_exit_first = false",
         choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "execution", "open_exit_rules", str,
+        "`next_open` mode, a position whose exit (signal or time) fills at a bar's open: `skip`: its exit rules "
+        "are not checked on that bar. `reject`: they are, from its first stop bar, as if it were still open (its "
+        "stops as in step 2, then a time exit due under `time_exit_first = false`); the exit still fills, and the "
+        "first rule that triggers is recorded as a rejected sell of the position's size with that rule's reason.",
+        'open_exit_rules = "reject"',
+        choices=OPEN_EXIT_RULES, required=False, default="skip", behaviour=True,
+    ),
+    Knob(
+        "execution", "reentry_block", str,
+        "`exit_close`: an entry is ignored only as step 4 says (`close` mode, on a bar where the asset's exit "
+        "filled). `rule_trigger`: also, in either mode, on a bar where one of the asset's exit rules (a stop, or a "
+        "time exit under `time_exit_first = false`) triggered, whether its sell filled or was rejected.",
+        'reentry_block = "rule_trigger"',
+        choices=REENTRY_BLOCKS, required=False, default="exit_close", behaviour=True,
+    ),
+    Knob(
+        "execution", "stops_before_open_entries", bool,
+        "`next_open` mode: `false`: a bar's open entries fill (step 1) before its stops (step 2). `true`: step 2 "
+        "(stops, and time exits under `time_exit_first = false`) runs between the open exits and the open "
+        "entries, so its proceeds can pay for them.",
+        "stops_before_open_entries = true",
+        choices=(True, False), required=False, default=False, behaviour=True,
     ),
     Knob(
         "execution", "submit_check", bool,
@@ -220,6 +255,28 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "then the take-profit.",
         "gaps_first = false",
         choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "exits", "time_exit_first", bool,
+        "`next_open` mode: `true`: the time exit is decided on bar fill_bar + N - 1 and fills at the open of "
+        "fill_bar + N (step 1). `false`: it is an exit rule of bar fill_bar + N, checked in step 2 after that "
+        "bar's stops: when none fills, it fills at that bar's open, slipped, labelled `time_exit` (an exit signal "
+        "on bar fill_bar + N - 1 is then a plain signal exit).",
+        "time_exit_first = false",
+        choices=(True, False), required=False, default=True, behaviour=True,
+    ),
+    Knob(
+        "exits", "time_signal_label", str,
+        "`close` mode: an exit that is both an exit signal and a time exit is labelled `signal` or `time_exit`.",
+        'time_signal_label = "time_exit"',
+        choices=TIME_SIGNAL_LABELS, required=False, default="signal", behaviour=True,
+    ),
+    Knob(
+        "exits", "trail_entry_bar", str,
+        "`skip`: the trailing hwm starts at ref and first rises on the position's first stop bar. `close`: at "
+        "the end of the entry-fill bar it already rises to that bar's close.",
+        'trail_entry_bar = "close"',
+        choices=TRAIL_ENTRY_BARS, required=False, default="skip", behaviour=True,
     ),
     Knob(
         "exits", "trail_arithmetic", str,
@@ -261,6 +318,23 @@ KNOBS: Final[tuple[Knob, ...]] = (
         choices=(True, False), required=False, default=True, behaviour=True,
     ),
     Knob(
+        "costs", "cash_slack", float,
+        "A buy fits when size * price <= (cash - fee) + slack (`0`: when size * price + fee <= cash, as the "
+        "contract says), price after slippage.",
+        "cash_slack = 0.01",
+        choices=CASH_SLACKS, required=False, default=0.0, behaviour=True,
+    ),
+    Knob(
+        "costs", "arithmetic", str,
+        "Float expressions. `contract`: buy price p * (1 + s), sell p * (1 - s), fee f * size * price, cash after "
+        "a sell cash + size * price - fee, a value cash + each position * close in asset order. `ledger`: "
+        "p + p * s, p - p * s, size * price * f, cash + (size * price - fee) and, in `target_weights` mode, the "
+        "positions taken in the order they were opened: added one by one to the cash for V, summed from 0 and "
+        "then added to the cash for the equity.",
+        'arithmetic = "ledger"',
+        choices=ARITHMETICS, required=False, default="contract", behaviour=True,
+    ),
+    Knob(
         "costs", "slippage_cap", str,
         "`none`: slipped prices as `slippage` says. `bar` (only when s > 0): a slipped buy fills at min(p * (1 + s), "
         "high), a slipped sell at max(p * (1 - s), low), high/low of the fill bar, except that a `close`-mode "
@@ -270,12 +344,43 @@ KNOBS: Final[tuple[Knob, ...]] = (
         choices=SLIPPAGE_CAPS, required=False, default="none", behaviour=True,
     ),
     Knob(
+        "sizing", "order_size", str,
+        "`target_weights` mode: an order's unrounded size is w * V / close - position (`units`) or "
+        "(V * w - position * close) / close (`value_delta`); `whole` units round it as `whole_rounding` says.",
+        'order_size = "value_delta"',
+        choices=ORDER_SIZES, required=False, default="units", behaviour=True,
+    ),
+    Knob(
+        "sizing", "min_order_value", float,
+        "`target_weights` mode: an asset whose |w * V - position * close| is below this value gets no order.",
+        "min_order_value = 0.01",
+        choices=MIN_ORDER_VALUES, required=False, default=0.0, behaviour=True,
+    ),
+    Knob(
         "sizing", "whole_rounding", str,
-        "`whole` units: `floor_units` floors the magnitude of w * V / close - position; `value_floor_div` sizes "
-        "from the value change: a buy of (w * V - position * close) // close units, a sell of "
-        "(position * close - w * V) // close units (float floor division), and the whole position when w = 0.",
+        "`whole` units: `floor_units` floors the magnitude of the order's size before it is placed (0: no order); "
+        "`truncate_at_fill` places it unrounded and floors its magnitude when it executes: an order that floors "
+        "to 0 is a rejection, and a rejection records the unrounded size; `value_floor_div` sizes from the value "
+        "change: a buy of (w * V - position * close) // close units, a sell of (position * close - w * V) // "
+        "close units (float floor division), and the whole position when w = 0.",
         'whole_rounding = "value_floor_div"',
         choices=WHOLE_ROUNDINGS, required=False, default="floor_units", behaviour=True,
+    ),
+    Knob(
+        "sizing", "whole_shortfall", str,
+        "`whole` units, a rebalance buy that does not fit: `reject` it whole; `partial`: cut it to the largest "
+        "whole size that fits at the unslipped price, then buy that if it fits at the fill price (else, or if it "
+        "is 0, the order is rejected with its size).",
+        'whole_shortfall = "partial"',
+        choices=WHOLE_SHORTFALLS, required=False, default="reject", behaviour=True,
+    ),
+    Knob(
+        "sizing", "sell_residue", str,
+        "`target_weights` sells: `exact`: the position decreases by the order's size. `tolerant`: a sell larger "
+        "than the position is rejected (a reversal), and a position left within max(1e-12, 16 ulp(max(|position|, "
+        "size))) of 0 is set to 0.",
+        'sell_residue = "tolerant"',
+        choices=SELL_RESIDUES, required=False, default="exact", behaviour=True,
     ),
     Knob(
         "sizing", "rebalance_sequence", str,
@@ -350,16 +455,28 @@ class Contract:
     # behaviour knobs (defaults: the contract's rules)
     last_bar: Literal["skip", "fill"] = "skip"
     open_exit_first: bool = True
+    open_exit_rules: Literal["skip", "reject"] = "skip"
+    reentry_block: Literal["exit_close", "rule_trigger"] = "exit_close"
+    stops_before_open_entries: bool = False
     submit_check: bool = False
     stop_resolution: Literal["higher_level", "queue"] = "higher_level"
     gaps_first: bool = True
+    time_exit_first: bool = True
+    time_signal_label: Literal["signal", "time_exit"] = "signal"
+    trail_entry_bar: Literal["skip", "close"] = "skip"
     trail_arithmetic: Literal["product", "difference"] = "product"
     stops_from: Literal["after_fill", "after_booking"] = "after_fill"
     fill_ref: Literal["price", "size_weighted"] = "price"
     early_exit: Literal["cancels_stops", "after_stops"] = "cancels_stops"
     slip_take_profit: bool = True
+    cash_slack: float = 0.0
+    arithmetic: Literal["contract", "ledger"] = "contract"
     slippage_cap: Literal["none", "bar"] = "none"
-    whole_rounding: Literal["floor_units", "value_floor_div"] = "floor_units"
+    order_size: Literal["units", "value_delta"] = "units"
+    min_order_value: float = 0.0
+    whole_rounding: Literal["floor_units", "value_floor_div", "truncate_at_fill"] = "floor_units"
+    whole_shortfall: Literal["reject", "partial"] = "reject"
+    sell_residue: Literal["exact", "tolerant"] = "exact"
     rebalance_sequence: Literal["value_change", "sells_then_assets"] = "value_change"
 
     def __post_init__(self) -> None:

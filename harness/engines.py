@@ -73,6 +73,9 @@ class Engine:
     profile: ClassVar[Mapping[str, Any]] = {}
     profile_evidence: ClassVar[Mapping[str, str]] = {}  # per profile knob: what in the framework makes it so
     witness: ClassVar[Mapping[str, Mapping[str, tuple[str, str]]]] = {}
+    # False when the framework cannot run in a forked process (its thread pool, e.g. polars', does not
+    # survive a fork): the runner then runs its scenarios one by one, whatever --jobs says.
+    fork_safe: ClassVar[bool] = True
 
     def framework_version(self) -> str:
         return version(self.framework)

@@ -5,8 +5,9 @@
   scenario's contract changed by the engine's profile: ``explained`` (with the
   fills each profile knob moves) or ``fail``.
 - A scenario the engine cannot express in that mode is ``unsupported`` (with the
-  knob); a missing engine, a crash, a missing or corrupt golden, a golden or
-  reference run without fills: ``error``.
+  knob); a missing engine, a crash, a missing golden (contract mode; a stock run
+  needs none) or a corrupt one, a golden or reference run without fills or
+  rejections: ``error``.
 
 Every ``fail`` gets a root-cause search (:func:`harness.explain.search_root_cause`).
 """
@@ -101,6 +102,7 @@ def validate(engines: list[str], scenarios: list[str], *, runs_root: Path = RUNS
 def _judge_scenario(name, engines, modes, records, runs_root, golden_root, search, drift):
     checks: list[Comparison] = []
     stock_runs: dict[str, tuple[RunResult, Contract, Scenario]] = {}
+    golden_missing = not (golden_root / name).is_dir()  # a stock run is judged without one (see below)
     try:
         expected = golden.load(name, golden_root)
         golden_problem = None if expected.fills or expected.rejections else (
@@ -139,10 +141,12 @@ def _judge_scenario(name, engines, modes, records, runs_root, golden_root, searc
             except InputError as exc:
                 checks.append(error(name, engine, f"engine {engine} wrote an unreadable result: {exc}", mode))
                 continue
-            if golden_problem is not None:
+            # A stock run is judged by the reference engine under its profile, not by the golden: a
+            # scenario without one (a knob_* scenario) is judged all the same; a broken golden is an error.
+            if golden_problem is not None and not (mode == "stock" and golden_missing):
                 checks.append(error(name, engine, golden_problem, mode))
                 continue
-            note = _versions_drift(engine, record, expected.extra.get("provenance", {}))
+            note = expected and _versions_drift(engine, record, expected.extra.get("provenance", {}))
             if note:
                 drift.add(note)
             try:
@@ -164,7 +168,10 @@ def _judge_scenario(name, engines, modes, records, runs_root, golden_root, searc
     return checks, stock_runs
 
 
-def _judge_stock(scenario: Scenario, engine: str, obtained: RunResult, contract_run: RunResult):
+def _judge_stock(scenario: Scenario, engine: str, obtained: RunResult, contract_run: RunResult | None):
+    """``obtained`` against the reference engine under the scenario's contract + its profile;
+    ``contract_run`` (the golden; None: the reference engine's contract run) is the baseline of
+    the attribution of moved fills to profile knobs."""
     from harness.explain import profile_effects, reference_result
 
     judged = judged_contract(scenario.spec.contract, dict(obtained.contract), engine)
@@ -175,6 +182,8 @@ def _judge_stock(scenario: Scenario, engine: str, obtained: RunResult, contract_
     check = compare_results(expected, obtained)
     check = dataclasses.replace(check, basis="reference + profile")
     if check.status == "pass":
+        if contract_run is None:
+            contract_run = reference_result(scenario, scenario.spec.contract)
         effects = profile_effects(scenario, scenario.spec.contract, judged, contract_run)
         check = dataclasses.replace(check, status="explained", explanation=tuple(effects))
     return check, judged

@@ -63,13 +63,13 @@ def check(scenario: str, obtained: RunResult, root: Path = GOLDEN_DIR) -> Compar
         expected = load(scenario, root)
     except InputError as exc:
         return error(scenario, obtained.engine, f"golden: {exc}", obtained.mode)
-    if not expected.fills:
-        return error(scenario, obtained.engine, f"golden: {root.name}/{scenario}/fills.csv has no fills: there is "
-                     "nothing to compare; a scenario must make fills", obtained.mode)
+    if not expected.fills and not expected.rejections:
+        return error(scenario, obtained.engine, f"golden: {root.name}/{scenario} has no fills and no rejections: "
+                     "there is nothing to compare; a scenario must make fills", obtained.mode)
     return compare_results(expected, obtained)
 
 
-SPEC_WITNESS = "the [[expected]] fills written by hand in scenario.toml"
+SPEC_WITNESS = "the [[expected]] fills and [[rejected]] orders written by hand in scenario.toml"
 
 
 def provenance(results: Mapping[str, RunResult], contract: Contract, source: str = "reference",
@@ -88,17 +88,27 @@ def provenance(results: Mapping[str, RunResult], contract: Contract, source: str
     }
 
 
-def spec_disagreement(result: RunResult, expected: tuple[Mapping, ...]) -> str | None:
-    """Where ``result``'s fills depart from the fills a spec writes down (None: they are those fills)."""
+def spec_disagreement(result: RunResult, spec: ScenarioSpec) -> str | None:
+    """Where ``result`` departs from what a hand-written spec says: its fills ([[expected]], in execution
+    order; a fill without a size has the contract's ``size``) and its rejections ([[rejected]]), at the
+    gate's tolerances. None: the result is exactly what the spec writes down."""
     got = [(f.asset, f.bar, f.side, f.reason) for f in result.fills]
-    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in expected]
+    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in spec.expected]
     if got != want:
         return f"fills {got} are not the spec's [[expected]] {want}"
-    for fill, e in zip(result.fills, expected):
+    for fill, e in zip(result.fills, spec.expected):
         if rel_diff(e["price"], fill.price) > TOLERANCES.price_rel:
             return f"fill at bar {fill.bar}: price {fill.price!r}, the spec says {e['price']!r}"
-        if e.get("size") is not None and rel_diff(e["size"], fill.size) > TOLERANCES.size_rel:
-            return f"fill at bar {fill.bar}: size {fill.size!r}, the spec says {e['size']!r}"
+        size = e["size"] if e.get("size") is not None else spec.contract.size
+        if size is not None and rel_diff(size, fill.size) > TOLERANCES.size_rel:
+            return f"fill at bar {fill.bar}: size {fill.size!r}, the spec says {size!r}"
+    got = [(r.asset, r.bar, r.side, r.reason) for r in result.rejections]
+    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in spec.rejected]
+    if got != want:
+        return f"rejections {got} are not the spec's [[rejected]] {want}"
+    for rejection, e in zip(result.rejections, spec.rejected):
+        if rel_diff(e["size"], rejection.size) > TOLERANCES.size_rel:
+            return f"rejection at bar {rejection.bar}: size {rejection.size!r}, the spec says {e['size']!r}"
     return None
 
 
@@ -107,26 +117,27 @@ def agreed_result(scenario: str, results: Mapping[str, RunResult], spec: Scenari
     """``results[source]`` with its provenance, if every witness agrees with it; else DisagreementError.
 
     Witnesses: every other engine's contract-mode result and, for a hand-built
-    scenario, the fills its spec writes down. A golden needs at least one.
+    scenario, the fills and rejections its spec writes down. A golden needs at least one.
     """
     if source not in results:
         raise HarnessError(f"{scenario}: no {source} result")
     if not results[source].fills and not results[source].rejections:
         raise HarnessError(f"{scenario}: the {source} engine made no fills and no rejections; a golden result "
                            "must have something to compare")
-    if spec.expected:
-        problem = spec_disagreement(results[source], spec.expected)
+    if spec.hand_written:
+        problem = spec_disagreement(results[source], spec)
         if problem:
             raise HarnessError(f"{scenario}: not written: the {source} engine's {problem}")
-    if len(results) < 2 and not spec.expected:
+    if len(results) < 2 and not spec.hand_written:
         raise HarnessError(f"{scenario}: a golden result needs a second witness: another engine that runs the "
-                           "scenario in contract mode, or [[expected]] fills written in its spec")
+                           "scenario in contract mode, or [[expected]] fills (and [[rejected]] orders) written in "
+                           "its spec")
     disagreements = [c for c in (compare_results(results[source], r) for name, r in results.items() if name != source)
                      if not c.passed]
     if disagreements:
         raise DisagreementError(scenario, disagreements)
     # Everything the source engine produced, plus provenance: nothing is rebuilt by hand here.
-    record = provenance(results, spec.contract, source, spec_witness=bool(spec.expected))
+    record = provenance(results, spec.contract, source, spec_witness=spec.hand_written)
     return dataclasses.replace(results[source], extra=MappingProxyType({"provenance": record}))
 
 

@@ -151,7 +151,8 @@ def run_engine(engine_name: str, scenarios: list[str], *, modes: list[str] | Non
         return False
 
     tasks = [(mode, name) for mode in modes for name in scenarios]
-    jobs = min(jobs, len(tasks)) if "fork" in multiprocessing.get_all_start_methods() else 1
+    forks = engine.fork_safe and "fork" in multiprocessing.get_all_start_methods()
+    jobs = min(jobs, len(tasks)) if forks else 1
     log(f"[{engine_name}] {engine.framework} {record['framework_version']}: {len(scenarios)} scenario(s) x "
         f"{len(modes)} mode(s) ({', '.join(modes)}), {jobs} job(s)")
     started = time.perf_counter()
@@ -212,8 +213,12 @@ def read_run(engine: str, runs_root: Path = RUNS_DIR) -> dict:
     """The engine's run.json (``finished`` False if its process died mid-run); HarnessError when absent."""
     path = runs_root / engine / "run.json"
     if not path.is_file():
+        entry = engine_entries().get(engine)
+        python = "" if entry is None else (
+            f" (it runs on Python {entry.python}: if nox says `Python interpreter {entry.python} not found`, install "
+            f"one, e.g. `uv python install {entry.python}` or `pyenv install {entry.python}`)")
         raise HarnessError(f"engine {engine} has no run ({display_path(path)} is missing): its session did not start "
-                           f"or failed before running anything; run `nox -s {engine}` and read its output")
+                           f"or failed before running anything{python}; run `nox -s {engine}` and read its output")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -45,8 +45,9 @@ WEIGHT_COLUMNS = ("timestamp", "asset", "weight")
 REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
 WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
-TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected"}
+TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected", "rejected"}
 EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size"}
+REJECTED_KEYS = {"asset", "bar", "side", "reason", "size"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,15 @@ class ScenarioSpec:
     generator: Mapping[str, Any]
     inputs: Mapping[str, str]  # file name -> sha256
     folder: Path
-    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset, size optional).
+    # Hand-built scenarios write their expected fills down: [[expected]] bar, side, price, reason (asset, size optional),
+    # and the orders refused: [[rejected]] bar (where it would have filled), side, size, reason (asset optional).
     expected: tuple[Mapping[str, Any], ...] = ()
+    rejected: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def hand_written(self) -> bool:
+        """Whether the spec writes its outcome down ([[expected]] fills, [[rejected]] orders): then it is all of it."""
+        return bool(self.expected or self.rejected)
 
     @property
     def toml_path(self) -> Path:
@@ -307,6 +315,7 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
                              "run `nox -s scenarios -- --update`")
 
     expected = _parse_expected(path, doc.get("expected", []))
+    rejected = _parse_rejected(path, doc.get("rejected", []))
 
     return ScenarioSpec(
         name=doc["name"],
@@ -318,6 +327,7 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
         inputs=MappingProxyType(dict(sorted(inputs.items()))),
         folder=folder,
         expected=expected,
+        rejected=rejected,
     )
 
 
@@ -356,6 +366,40 @@ def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
         out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
                                      "price": float(price), "reason": item["reason"],
                                      "size": None if size is None else float(size)}))
+    return tuple(out)
+
+
+def _parse_rejected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
+    from harness.contract import REASONS, SIDES
+
+    if not isinstance(raw, list):
+        raise InputError(path, "rejected", "must be an array of tables",
+                         "write each refused order as [[rejected]] with bar, side, size, reason")
+    out = []
+    for k, item in enumerate(raw):
+        where = f"[[rejected]] #{k + 1}"
+        if not isinstance(item, dict):
+            raise InputError(path, where, "must be a table",
+                             "write [[rejected]] then bar = ..., side = ..., size = ..., reason = ...")
+        _check_keys(path, item, REJECTED_KEYS, f"{where} ")
+        for key in ("bar", "side", "size", "reason"):
+            if key not in item:
+                raise InputError(path, f"{where} {key}", "missing", "every refused order needs bar, side, size and reason")
+        if isinstance(item["bar"], bool) or not isinstance(item["bar"], int) or item["bar"] < 0:
+            raise InputError(path, f"{where} bar", f"must be a bar index, got {item['bar']!r}",
+                             "the bar the order would have filled on, counting from 0")
+        if item["side"] not in SIDES:
+            raise InputError(path, f"{where} side", f"must be buy or sell, got {item['side']!r}", 'e.g. side = "buy"')
+        if item["reason"] not in REASONS:
+            raise InputError(path, f"{where} reason", f"must be one of {', '.join(REASONS)}, got {item['reason']!r}",
+                             'e.g. reason = "signal"')
+        size = item["size"]
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not (math.isfinite(size) and size > 0):
+            raise InputError(path, f"{where} size", f"must be a positive number, got {size!r}", "e.g. size = 10.0")
+        if "asset" in item and (not isinstance(item["asset"], str) or not item["asset"]):
+            raise InputError(path, f"{where} asset", f"must be an asset name, got {item['asset']!r}", 'e.g. asset = "A00"')
+        out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
+                                     "size": float(size), "reason": item["reason"]}))
     return tuple(out)
 
 

@@ -125,24 +125,44 @@ def _csv(header: tuple[str, ...], rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
-def hand_built(seed: int, *, bars: list[list[float]], entries: list[int] = (), exits: list[int] = (),
+def hand_built(seed: int, *, bars: list[list[float]] | Mapping[str, list[list[float]]],
+               entries: list[int] | Mapping[str, list[int]] = (), exits: list[int] | Mapping[str, list[int]] = (),
                asset: str = "A00") -> dict[str, str]:
     """Bars written out in the spec as [open, high, low, close] rows; signals as lists of bar indices.
 
+    One asset (``asset``): ``bars`` is a list of rows, ``entries``/``exits`` lists of bars.
+    Several: ``bars`` maps each asset to its rows (all the same length), ``entries``/``exits``
+    map an asset to its bars (an asset left out has none).
     ``seed`` is unused (the bars are the data) but kept so every spec has one.
     """
     del seed
-    n = len(bars)
-    for name, marks in (("entries", entries), ("exits", exits)):
-        for bar in marks:
-            if not (isinstance(bar, int) and 0 <= bar < n):
-                raise ValueError(f"{name}: bar {bar!r} is not an index of the {n} bars")
-    for k, row in enumerate(bars):
-        if len(row) != 4:
-            raise ValueError(f"bars[{k}] must be [open, high, low, close], got {row!r}")
+    if isinstance(bars, Mapping):
+        if not isinstance(entries, Mapping) or not isinstance(exits, Mapping):
+            raise ValueError("with bars per asset, entries and exits map an asset to its bars")
+        table, marks_of = dict(bars), {"entries": dict(entries), "exits": dict(exits)}
+    else:
+        table, marks_of = {asset: bars}, {"entries": {asset: entries}, "exits": {asset: exits}}
+    names = sorted(table)
+    lengths = {len(table[a]) for a in names}
+    if len(lengths) != 1:
+        raise ValueError(f"every asset needs the same number of bars, got {sorted(lengths)}")
+    n = lengths.pop()
+    for name, by_asset in marks_of.items():
+        for a, marks in by_asset.items():
+            if a not in table:
+                raise ValueError(f"{name}: unknown asset {a!r}")
+            for bar in marks:
+                if not (isinstance(bar, int) and 0 <= bar < n):
+                    raise ValueError(f"{name}: bar {bar!r} is not an index of the {n} bars")
+    for a in names:
+        for k, row in enumerate(table[a]):
+            if len(row) != 4:
+                raise ValueError(f"bars[{k}] must be [open, high, low, close], got {row!r}")
     stamps = business_days(n)
-    price_rows = [[ts, asset] + [format_float(v) for v in row] + [format_float(1000.0)] for ts, row in zip(stamps, bars)]
-    signal_rows = [[ts, asset, str(int(t in entries)), str(int(t in exits))] for t, ts in enumerate(stamps)]
+    price_rows = [[ts, a] + [format_float(v) for v in table[a][t]] + [format_float(1000.0)]
+                  for t, ts in enumerate(stamps) for a in names]
+    signal_rows = [[ts, a, str(int(t in marks_of["entries"].get(a, ()))), str(int(t in marks_of["exits"].get(a, ())))]
+                   for t, ts in enumerate(stamps) for a in names]
     return {
         "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
         "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),

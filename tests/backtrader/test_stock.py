@@ -15,8 +15,8 @@ import pytest
 
 from adapters._backtrader_stock import simulate_stock
 from adapters.backtrader import Backtrader
-from harness.compare import rel_diff
-from harness.contract import BEHAVIOUR_DEFAULTS, TOLERANCES
+from harness import golden
+from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
@@ -50,26 +50,10 @@ def test_every_profile_knob_has_a_hand_built_scenario():
 
 @pytest.mark.parametrize("name", KNOB_SCENARIOS)
 def test_stock_backtrader_fills_each_knob_scenario_as_its_spec_says(name):
+    # Fills ([[expected]]) and refused orders ([[rejected]]) exactly as the spec writes them down.
     sc = load_scenario(SCENARIOS_DIR / name)
-    c = sc.spec.contract
-    # The spec sets the knob to Backtrader's value.
-    for k, v in BEHAVIOUR_DEFAULTS.items():
-        if getattr(c, k) != v:
-            assert getattr(c, k) == PROFILE[k], (k, getattr(c, k))
-    fills = run_stock(sc).fills
-    got = [(f.asset, f.bar, f.side, f.reason) for f in fills]
-    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in sc.spec.expected]
-    assert got == want
-    for fill, e in zip(fills, sc.spec.expected):
-        assert rel_diff(e["price"], fill.price) <= TOLERANCES.price_rel, (fill, e)
-        assert rel_diff(e["size"] or c.size, fill.size) <= TOLERANCES.size_rel, (fill, e)
-
-
-def test_stock_rejections_of_the_knob_scenarios():
-    r = run_stock(load_scenario(SCENARIOS_DIR / "knob_submit_check"))
-    assert [(x.asset, x.bar, x.size) for x in r.rejections] == [("A00", 1, 10.0)]
-    r = run_stock(load_scenario(SCENARIOS_DIR / "knob_rebalance_sequence_sells_then_assets"))
-    assert [(x.asset, x.bar, x.size) for x in r.rejections] == [("A01", 0, 40.0)]
+    assert sc.spec.hand_written
+    assert golden.spec_disagreement(run_stock(sc), sc.spec) is None
 
 
 def test_an_early_exit_is_cancelled_by_the_stop_the_broker_tries_first():

@@ -34,6 +34,11 @@ def test_a_behaviour_knob_in_the_spec_loads(folder: Path) -> None:
     ("[execution]\n", 'submit_check = "yes"\n', "[execution] submit_check", "must be true or false"),
     ("[costs]\n", "slip_take_profit = 0\n", "[costs] slip_take_profit", "must be true or false"),
     ("[costs]\n", 'slippage_cap = "high"\n', "[costs] slippage_cap", 'must be one of "none", "bar"'),
+    ("[costs]\n", "cash_slack = 0.02\n", "[costs] cash_slack", "must be one of 0.0, 0.01"),
+    ("[costs]\n", "cash_slack = true\n", "[costs] cash_slack", "must be one of 0.0, 0.01"),
+    ("[execution]\n", "stops_before_open_entries = 1\n", "[execution] stops_before_open_entries", "must be true or false"),
+    ("[sizing]\n", 'whole_rounding = "round"\n', "[sizing] whole_rounding",
+     'must be one of "floor_units", "value_floor_div", "truncate_at_fill"'),
 ])
 def test_bad_behaviour_knob_values_are_refused(folder: Path, section, line, field, fragment) -> None:
     edit_toml(folder, section, section + line)

@@ -160,3 +160,11 @@ def test_rejections_are_compared_like_fills():
     assert c.status == "fail" and [(m.expected_bar, m.obtained_bar) for m in c.rejections_moved] == [(2, 3)]
     c = compare_results(golden, with_rejections(GOLDEN, (2, 5.0 * (1 + 1e-8)), (6, 7.5)))
     assert c.status == "fail" and [d.field for d in c.field_diffs] == ["rejected size"]
+
+
+def test_an_expected_result_of_rejections_only_is_compared():
+    # Every entry refused for lack of cash: nothing filled, and the refusals are what there is to compare.
+    refused = with_rejections(result([], final_value=10_000.0), (2, 5.0))
+    assert compare_results(refused, refused).status == "pass"
+    c = compare_results(refused, with_rejections(result([], final_value=10_000.0), (3, 5.0)))
+    assert c.status == "fail" and [(m.expected_bar, m.obtained_bar) for m in c.rejections_moved] == [(2, 3)]

@@ -74,6 +74,15 @@ def test_an_engine_that_kills_its_interpreter_is_reported_on_the_scenario_it_die
     assert "it died earlier, while running exit_sl_gap" in checks[2].problems[0]
 
 
+def test_an_engine_that_cannot_fork_runs_its_scenarios_one_by_one(tmp_path):
+    runs, names = tmp_path / "runs", ["plain_close", "costs_close", "exit_sl_gap", "exit_tp_gap"]
+    assert runner.run_engine("toy_no_fork", names, runs_root=runs, entries=toy("toy_no_fork"), log=lambda _: None,
+                             jobs=4)
+    assert json.loads((runs / "toy_no_fork" / "timings.json").read_text())["jobs"] == 1
+    record = json.loads((runs / "toy_no_fork" / "run.json").read_text())
+    assert {s["status"] for s in record["results"]["contract"].values()} == {"ok"}
+
+
 def test_an_interrupted_golden_write_leaves_every_golden_as_it_was_and_no_debris(tmp_path, monkeypatch):
     root = tmp_path / "golden"
     shutil.copytree(golden.GOLDEN_DIR / "plain_close", root / "plain_close")

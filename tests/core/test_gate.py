@@ -108,6 +108,17 @@ def test_an_engine_that_never_ran_is_an_error(store):
     assert c.status == "error" and "has no run" in c.problems[0] and "nox -s engine_v" in c.problems[0]
 
 
+def test_a_registered_engine_that_never_ran_is_told_which_python_it_needs(store):
+    # Its nox session fails before running anything when its Python is not found; the gate says how to get one.
+    from harness.registry import engine_entries
+
+    runs, gold = store
+    name, entry = next(iter(engine_entries().items()))
+    [c] = validate([name], ["s"], runs_root=runs, golden_root=gold)
+    assert c.status == "error" and "\n" not in c.problems[0]
+    assert f"Python {entry.python}" in c.problems[0] and f"uv python install {entry.python}" in c.problems[0]
+
+
 def test_an_engine_that_cannot_be_imported_is_an_error(store):
     runs, gold = store
     write_run(runs, "engine_b", [], import_error="ModuleNotFoundError: No module named 'framework_b'")

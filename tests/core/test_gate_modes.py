@@ -61,6 +61,26 @@ def test_a_stock_run_matching_its_profile_is_explained_with_the_fills_each_knob_
         {("trailing_stop)", "stop_loss)")}
 
 
+def test_a_stock_run_needs_no_golden_but_a_contract_run_does(tmp_path, combo):
+    # The stock verdict is the reference engine's under the profile; the golden is only the attribution's baseline.
+    judged = combo.spec.contract.replace(stop_resolution="queue")
+    write_run(tmp_path, "fake", "stock", [reference_result(combo, judged)], profile={"stop_resolution": "queue"})
+    [stock] = gate(tmp_path, [COMBO], golden_root=tmp_path / "no_goldens").checks
+    assert stock.status == "explained", stock.problems
+    [effect] = stock.explanation
+    assert effect["fills_moved"] > 0
+    write_run(tmp_path, "fake", "contract", [reference_result(combo, combo.spec.contract)])
+    [contract] = gate(tmp_path, [COMBO], mode="contract", golden_root=tmp_path / "no_goldens").checks
+    assert contract.status == "error" and "no golden result" in contract.problems[0]
+
+
+def test_a_broken_golden_is_an_error_in_stock_mode_too(tmp_path, combo):
+    write_run(tmp_path, "fake", "stock", [reference_result(combo, combo.spec.contract)], profile={})
+    (tmp_path / "goldens" / COMBO).mkdir(parents=True)  # a golden folder without its files
+    [check] = gate(tmp_path, [COMBO], golden_root=tmp_path / "goldens").checks
+    assert check.status == "error" and "golden" in check.problems[0]
+
+
 def off_profile(combo):
     """A stock run that behaves as stop_resolution = "queue" while its profile does not say so."""
     obtained = reference_result(combo, combo.spec.contract.replace(stop_resolution="queue"))

@@ -59,3 +59,26 @@ def test_bad_exit_knobs_are_refused(folder: Path, body: str, field: str, fragmen
 def test_bad_expected_fills_are_refused(folder: Path, entry: str, field: str, fragment: str) -> None:
     edit_toml(folder, "[inputs]\n", f"[[expected]]\n{entry}\n[inputs]\n")
     expect_error(folder, "scenario.toml", field, fragment)
+
+
+@pytest.mark.parametrize("entry,field,fragment", [
+    ('bar = 1\nside = "buy"\nreason = "signal"\n', "[[rejected]] #1 size", "missing"),
+    ('bar = 1\nside = "buy"\nsize = 0.0\nreason = "signal"\n', "[[rejected]] #1 size", "must be a positive number"),
+    ('bar = 1.5\nside = "buy"\nsize = 1.0\nreason = "signal"\n', "[[rejected]] #1 bar", "must be a bar index"),
+    ('bar = 1\nside = "short"\nsize = 1.0\nreason = "signal"\n', "[[rejected]] #1 side", "must be buy or sell"),
+    ('bar = 1\nside = "buy"\nsize = 1.0\nreason = "cash"\n', "[[rejected]] #1 reason", "must be one of"),
+    ('bar = 1\nside = "buy"\nsize = 1.0\nreason = "signal"\nprice = 100.0\n', "[[rejected]] #1 price", "unknown key"),
+])
+def test_bad_rejected_orders_are_refused(folder: Path, entry: str, field: str, fragment: str) -> None:
+    edit_toml(folder, "[inputs]\n", f"[[rejected]]\n{entry}\n[inputs]\n")
+    expect_error(folder, "scenario.toml", field, fragment)
+
+
+def test_rejected_orders_load_and_make_the_spec_hand_written(folder: Path) -> None:
+    from harness.scenario import load_scenario
+
+    assert not load_scenario(folder).spec.hand_written
+    edit_toml(folder, "[inputs]\n", '[[rejected]]\nbar = 3\nside = "buy"\nsize = 100\nreason = "signal"\n\n[inputs]\n')
+    spec = load_scenario(folder).spec
+    assert spec.hand_written and [dict(r) for r in spec.rejected] == [
+        {"asset": "A00", "bar": 3, "side": "buy", "size": 100.0, "reason": "signal"}]

@@ -203,3 +203,22 @@ class ToyCrash(Toy):
 
             os.kill(os.getpid(), signal.SIGSEGV)
         return super().run_signals(scenario, contract, mode)
+
+
+class ToyNoFork(Toy):
+    """Declares that it cannot run in a forked worker; it refuses to run anywhere but where it was made."""
+
+    name = "toy_no_fork"
+    fork_safe = False
+
+    def __init__(self):
+        import os
+
+        self.pid = os.getpid()
+
+    def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
+        import os
+
+        if os.getpid() != self.pid:
+            raise RuntimeError("run in a forked worker")
+        return super().run_signals(scenario, contract, mode)

@@ -1,7 +1,7 @@
 """Exit rules in the reference engine, on hand-built bars with the expected fills written down.
 
-The hand-built scenarios in scenarios/ write their expected fills in
-scenario.toml ([[expected]]); each is one test here. The tests below them pin
+The hand-built scenarios in scenarios/ write their expected fills and refused
+orders in scenario.toml ([[expected]], [[rejected]]); each is one test here. The tests below them pin
 the rules those scenarios do not isolate.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.reference import Reference
+from engine.reference import Reference, simulate
 
-from harness.compare import rel_diff
-from harness.contract import TOLERANCES
+from harness import golden
+from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 from tests.builders import bars, make_scenario
 
@@ -20,7 +20,7 @@ run = Reference().run
 
 pytestmark = pytest.mark.reference
 
-HAND_BUILT = [n for n in scenario_names() if load_spec(SCENARIOS_DIR / n).expected]
+HAND_BUILT = [n for n in scenario_names() if load_spec(SCENARIOS_DIR / n).hand_written]
 
 
 def test_there_are_hand_built_exit_scenarios():
@@ -30,13 +30,16 @@ def test_there_are_hand_built_exit_scenarios():
 @pytest.mark.parametrize("name", HAND_BUILT)
 def test_hand_built_scenario_fills_as_written_in_its_spec(name):
     scenario = load_scenario(SCENARIOS_DIR / name)
-    got = [(f.asset, f.bar, f.side, f.reason) for f in run(scenario).fills]
-    want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in scenario.spec.expected]
-    assert got == want
-    for fill, expected in zip(run(scenario).fills, scenario.spec.expected):
-        assert rel_diff(expected["price"], fill.price) <= TOLERANCES.price_rel, (fill, expected)
-        if expected["size"] is not None:
-            assert rel_diff(expected["size"], fill.size) <= TOLERANCES.size_rel, (fill, expected)
+    assert golden.spec_disagreement(run(scenario), scenario.spec) is None
+
+
+@pytest.mark.parametrize("name", [n for n in scenario_names() if n.startswith("knob_")])
+def test_a_knob_scenario_witnesses_its_knobs(name):
+    # Its written-down outcome is the knob's: with its behaviour knobs back at the contract's values it moves.
+    scenario = load_scenario(SCENARIOS_DIR / name)
+    contract = scenario.spec.contract
+    assert scenario.spec.hand_written and set(contract.as_dict()) & set(BEHAVIOUR_DEFAULTS)
+    assert golden.spec_disagreement(simulate(scenario, contract.replace(**BEHAVIOUR_DEFAULTS)), scenario.spec)
 
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
