@@ -231,7 +231,7 @@ def test_entry_that_does_not_fit_in_cash_is_rejected_not_filled(fill, caplog):
     # 10 units @ ~101 cost ~1010 > cash 1000: rejected whole, no fill, cash untouched.
     scenario = make_scenario(OHLC, entries=[0, 1, 0, 0, 0, 0], exits=[0, 0, 0, 1, 0, 0],
                              fill=fill, cash=1_000.0)
-    with caplog.at_level(logging.WARNING, logger="adapters.backtrader"):
+    with caplog.at_level(logging.DEBUG, logger="adapters.backtrader"):
         out = bt_adapter.simulate(scenario)
     assert out.result.fills == ()
     assert out.result.final_value == 1_000.0
