@@ -109,7 +109,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         error_reports(str(exc), out)  # never leave an older pass behind
         raise
-    write_reports(gate.checks, out, gate.engines, gate.pair_views, gate.notices)
+    write_reports(gate.checks, out, gate.engines, gate.pair_views, gate.notices,
+                  timings=_timings(Path(args.runs_root), list(gate.engines), _select(args)))
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as fh:
@@ -123,10 +124,26 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if len(failing) > 20:
         print(f"\n({len(failing) - 20} more failing checks in the report)")
     print(f"\nreports: {display_path(out / 'report.md')}, {display_path(out / 'report.html')}, "
-          f"{display_path(out / 'summary.json')}, {display_path(out / 'junit.xml')}")
+          f"{display_path(out / 'summary.json')}, {display_path(out / 'junit.xml')}; "
+          f"run times: {display_path(out / 'timings.md')}")
     from harness.compare import gate_passed
 
     return 0 if gate_passed(gate.checks) else 1
+
+
+def _timings(runs_root: Path, engines: list[str], names: list[str]) -> str:
+    import json
+
+    from harness.report import timings_markdown
+    from harness.scenario import SCENARIOS_DIR, load_spec
+
+    timings = {}
+    for engine in engines:
+        path = runs_root / engine / "timings.json"
+        if path.is_file():
+            timings[engine] = json.loads(path.read_text(encoding="utf-8"))
+    large = [n for n in names if "large" in load_spec(SCENARIOS_DIR / n, require_inputs=False).tags]
+    return timings_markdown(timings, large)
 
 
 def cmd_golden(args: argparse.Namespace) -> int:

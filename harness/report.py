@@ -17,7 +17,7 @@ from harness.compare import STATUSES, Comparison, first_divergence, gate_passed
 from harness.contract import KNOBS, TOLERANCES, toml_value
 from harness.results import json_text, write_folder_atomically
 
-__all__ = ["record", "summary_doc", "markdown", "html_report", "junit_xml", "table", "write_reports",
+__all__ = ["record", "summary_doc", "markdown", "html_report", "junit_xml", "table", "write_reports", "timings_markdown",
            "witness_matrix", "error_reports"]
 
 MAX_LISTED = 50  # differences listed per check; the counts are always complete
@@ -518,16 +518,44 @@ def junit_xml(checks: list[Comparison]) -> str:
 # -------------------------------------------------------------------- writing
 
 
+def timings_markdown(timings: dict[str, dict[str, Any]], large: Iterable[str] = ()) -> str:
+    """Wall times of the engine runs (``reports/runs/<engine>/timings.json``); they vary run to run, so
+    they live in their own file beside the byte-identical reports."""
+    lines = ["# Engine run times", "",
+             "Wall seconds of the last run of each engine (they vary from run to run; every other file of "
+             "reports/latest/ is byte-identical for identical runs).", "",
+             "| engine | jobs | total s | mode | scenarios | sum of scenario s | slowest |", "|---|---|---|---|---|---|---|"]
+    for engine, doc in timings.items():
+        for mode, per in doc.get("scenarios", {}).items():
+            slowest = sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            lines.append(f"| {engine} | {doc.get('jobs', 1)} | {doc.get('seconds', 0):.1f} | {mode} | {len(per)} | "
+                         f"{sum(per.values()):.1f} | " + ", ".join(f"{n} {s:.2f}" for n, s in slowest) + " |")
+    large = sorted(large)
+    if large:
+        lines += ["", "Large scenarios:", "", "| scenario | " + " | ".join(
+            f"{e}/{m}" for e, d in timings.items() for m in d.get("scenarios", {})) + " |",
+            "|---|" + "---|" * sum(len(d.get("scenarios", {})) for d in timings.values())]
+        for name in large:
+            cells = [f"{d['scenarios'][m][name]:.2f}" if name in d["scenarios"][m] else "-"
+                     for d in timings.values() for m in d.get("scenarios", {})]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_reports(checks: list[Comparison], folder: Path, engines: dict[str, dict[str, Any]] | None = None,
-                  pair_views: list[dict[str, Any]] | None = None, notices: Iterable[str] = ()) -> None:
-    """Replace ``folder`` whole with every rendering of the same checks."""
+                  pair_views: list[dict[str, Any]] | None = None, notices: Iterable[str] = (),
+                  timings: str | None = None) -> None:
+    """Replace ``folder`` whole with every rendering of the same checks (and the run times, if given)."""
     notices = list(notices)
-    write_folder_atomically(folder, {
+    files = {
         "summary.json": json_text(summary_doc(checks, engines, pair_views, notices)),
         "report.md": markdown(checks, engines, pair_views, notices),
         "report.html": html_report(checks, engines, pair_views, notices),
         "junit.xml": junit_xml(checks),
-    })
+    }
+    if timings is not None:
+        files["timings.md"] = timings
+    write_folder_atomically(folder, files)
 
 
 def error_reports(message: str, folder: Path) -> None:
