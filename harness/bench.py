@@ -428,6 +428,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     # Warm calls, each with its own peak RSS.
     can_reset = _reset_peak()
     times: list[float] = []
+    cpu: list[float] = []
     extra: list[int] = []
     peaks: list[int] = []
     n_runs = args.runs
@@ -435,9 +436,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
         _trim()
         _reset_peak()
         before = _rss_bytes()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         result = engine.run(scenario, "contract")
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         peak = _maxrss_bytes()
         peaks.append(peak)
         extra.append(max(0, peak - before))
@@ -449,6 +452,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             n_runs = max(n_runs, FAST_WARM_RUNS)
     doc.update(status="ok", warm_s=times, warm_median_s=statistics.median(times), warm_min_s=min(times),
                warm_max_s=max(times), warm_runs=len(times), cells_per_s=size.cells / statistics.median(times),
+               warm_cpu_s=cpu, warm_cpu_median_s=statistics.median(cpu),
                run_peak_rss=max(peaks) if can_reset else None, run_extra_rss=max(extra) if can_reset else None,
                peak_reset=can_reset, maxrss_process=_maxrss_bytes())
 
@@ -789,6 +793,10 @@ def _columnar_estimate(scenario, raw) -> float:
 # --------------------------------------------------------------------------- nox -s validate
 
 
+def _run_list(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['seconds']:.1f} s" for r in runs if not r.get("cold"))
+
+
 def _engine_timing(name: str, t: dict[str, Any]) -> str:
     return f"{name} {t['seconds']:.1f} s with {t['jobs']} jobs"
 
@@ -862,7 +870,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 problem = re.sub(r" \(at [^)]*\)", "", problem)
                 key = f"{rec['status']} ({rec.get('engine')}, {rec.get('mode')}): {problem[:160]}"
                 causes[key] = causes.get(key, 0) + 1
-        doc["gate_causes"] = dict(sorted(causes.items(), key=lambda kv: -kv[1]))
+        doc["gate_causes"] = [[k, n] for k, n in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     if args.serial_check:
         serial_root = BENCH_DIR / "serial-runs"
@@ -1188,7 +1196,8 @@ def _markdown(data: dict[str, Any], targets: list[dict[str, Any]]) -> str:
              "**What is timed**: `engine.run(scenario, \"contract\")` on a Scenario built in memory, from its arrays "
              "to canonical fills, equity and final value (for every engine the same span; imports and input "
              "generation are outside it). **Warm**: the median of at least 5 calls in one process after a first "
-             "call (min and max beside it). **First call**: one call in a fresh process (import and input "
+             "call (min and max beside it); **warm CPU**: the median CPU time of those calls (`time.process_time`), "
+             "which other processes on the machine disturb less than wall time. **First call**: one call in a fresh process (import and input "
              "generation untimed), started after numba's cache was written; the median of 3 fresh processes when "
              "a call takes under 2 s, else 1. **Bar-assets/s**: bars x assets / warm median. **Run peak RSS**: the "
              "largest rise of resident memory during a warm call over the resident memory just before it (the "
@@ -1216,9 +1225,9 @@ def _markdown(data: dict[str, Any], targets: list[dict[str, Any]]) -> str:
         if not sizes:
             continue
         lines += [f"## {w}: {workload.title}", "",
-                  "| engine | size | first call (fresh) | warm median [min - max] (runs) | bar-assets/s | run peak RSS | "
-                  "process peak | inputs | vs reference | fills / rejections | final value |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| engine | size | first call (fresh) | warm median [min - max] (runs) | warm CPU | bar-assets/s | "
+                  "run peak RSS | process peak | inputs | vs reference | fills / rejections | final value |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         order = [lab for lab in ("full", "shared", "third", "tenth") if lab in sizes]
         notes = []
         for label in order:
@@ -1234,14 +1243,14 @@ def _markdown(data: dict[str, Any], targets: list[dict[str, Any]]) -> str:
                 size = f"{label}: {Size(d['bars'], d['assets'])}"
                 if d["status"] != "ok":
                     reason = d.get("why") or d.get("error") or d.get("reason")
-                    lines.append(f"| {engine} | {size} | {d['status']} | - | - | - | - | - | - | - | - |")
+                    lines.append(f"| {engine} | {size} | {d['status']} | - | - | - | - | - | - | - | - | - |")
                     notes.append(f"- {engine}, {size}: {d['status']}: {reason}")
                     continue
                 r = _ratio(d, ref) if engine != REFERENCE else None
                 lines.append(
                     f"| {engine} | {size} | {_secs(d.get('first_call_s'))} | {_secs(d['warm_median_s'])} "
                     f"[{_secs(d['warm_min_s'])} - {_secs(d['warm_max_s'])}] ({d['warm_runs']}) | "
-                    f"{_rate(d['cells_per_s'])} | +{_mb(d.get('run_extra_rss'))} | {_mb(d.get('fresh_maxrss'))} | "
+                    f"{_secs(d.get('warm_cpu_median_s'))} | {_rate(d['cells_per_s'])} | +{_mb(d.get('run_extra_rss'))} | {_mb(d.get('fresh_maxrss'))} | "
                     f"{_mb(d['input_bytes'])} | {'1 (baseline)' if engine == REFERENCE else _fmt_ratio(r) + ' slower' if r and r >= 1 else _fmt_ratio(r)} | "
                     f"{d['n_fills']:,} / {d['n_rejections']:,} | {d['final_value']:,.6f} |")
         lines.append("")
@@ -1287,7 +1296,7 @@ def _markdown(data: dict[str, Any], targets: list[dict[str, Any]]) -> str:
                     f"environment); it is not the figure judged." if v.get("cold_seconds") else "")
             lines += [f"Timed as a subprocess of the bench session: `{v['command']}` (after an untimed "
                       f"`nox -r --install-only` that created or updated the environments, {v['prepare_s']:.0f} s). "
-                      f"Wall time {v['seconds']:.1f} s, exit code {v['exit_code']} "
+                      f"Wall time {v['seconds']:.1f} s (median of {_run_list(v['runs'])}), exit code {v['exit_code']} "
                       f"(gate {'passed' if v.get('gate_passed') else 'failed'}: {v.get('gate_counts')}).{cold}", "",
                       "| engine | its `harness run` | jobs | slowest scenarios (the first of each code path compiles) |",
                       "|---|---|---|---|"]
@@ -1307,7 +1316,7 @@ def _markdown(data: dict[str, Any], targets: list[dict[str, Any]]) -> str:
             if v.get("gate_causes"):
                 lines += ["Why the gate exits non-zero (the checks that did not pass, grouped; none is a timing matter):",
                           "", "| checks | status (engine, mode): first problem |", "|---|---|"]
-                lines += [f"| {n} | {k} |" for k, n in v["gate_causes"].items()]
+                lines += [f"| {n} | {k} |" for k, n in v["gate_causes"]]
                 lines.append("")
 
     prof = data.get("profile")
@@ -1407,7 +1416,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--raw", default=str(RAW_DIR), help="where the per-engine results go")
         q.add_argument("--workload", action="append", choices=list(WORKLOADS), help="only this workload (repeatable)")
         q.add_argument("--runs", type=int, default=MIN_WARM_RUNS, help="warm calls per measurement (at least 5)")
-        q.add_argument("--validate-runs", type=int, default=1, help="timed `nox -r -s validate` runs")
+        q.add_argument("--validate-runs", type=int, default=2, help="timed `nox -r -s validate` runs (median)")
         q.add_argument("--no-serial-check", dest="serial_check", action="store_false",
                        help="skip the serial run that checks validate's outputs")
         q.add_argument("--no-validate", dest="validate", action="store_false", help="skip timing nox -s validate")
