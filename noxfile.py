@@ -7,6 +7,7 @@ dependency groups, both in pyproject.toml; this file only reads them.
     nox -s tests-<engine>      one environment's tests
     nox -s golden              rewrite goldens from the reference run, only where all engines agree
     nox -s scenarios [-- --update]          rebuild scenario inputs; fail if they would change
+    nox -s bench               performance bench: every engine on generated workloads, reports/bench/
 
 Arguments after ``--`` go to every engine run and to the gate, e.g.
 ``nox -s validate -- --scenario plain_close`` or ``-- --skip-tag large``.
@@ -52,8 +53,12 @@ def interpreter(version: str) -> str:
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """Install the pinned dependency groups (the project itself runs from the checkout)."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+    """Install the pinned dependency groups (the project itself runs from the checkout).
+
+    uv is told to compile bytecode at install time, as pip does by default: otherwise every
+    process imports numba, pandas and vectorbt from source when PYTHONDONTWRITEBYTECODE is set.
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, *groups), env={"UV_COMPILE_BYTECODE": "1"})
 
 
 def engine_session(name: str, entry):
@@ -77,19 +82,48 @@ def test_session(name: str, entry):
     return test
 
 
+def bench_session(name: str, entry):
+    @nox.session(name=f"bench-{name}", python=interpreter(entry.python), default=False)
+    def bench_engine(session: nox.Session) -> None:
+        install(session, entry.group)
+        session.run("python", "-m", "harness.bench", "engine", "--engine", name, *session.posargs)
+
+    bench_engine.__doc__ = f"The bench's workloads on the {name} engine, in a venv of its own (part of `nox -s bench`)."
+    return bench_engine
+
+
 for _name, _entry in REGISTRY.items():
     globals()[f"run_{_name}"] = engine_session(_name, _entry)
     globals()[f"test_{_name}"] = test_session(_name, _entry)
+    globals()[f"bench_{_name}"] = bench_session(_name, _entry)
 
 
 def gate_engines() -> list[str]:
     return [name for name, entry in REGISTRY.items() if entry.gate]
 
 
+REUSE_OPTIONS = {"-r", "-R", "-N", "--reuse-existing-virtualenvs", "--no-reuse-existing-virtualenvs", "--no-install"}
+
+
+def reuse_options(argv: list[str]) -> list[str]:
+    """The outer nox command's virtualenv-reuse options, for the sessions it runs nested
+    (so that `nox -r -s validate` reuses every engine's environment too)."""
+    out, k = [], 0
+    while k < len(argv) and argv[k] != "--":
+        arg = argv[k]
+        if arg in REUSE_OPTIONS or arg.startswith("--reuse-venv="):
+            out.append(arg)
+        elif arg == "--reuse-venv" and k + 1 < len(argv):
+            out += argv[k:k + 2]
+            k += 1
+        k += 1
+    return out
+
+
 def _run_nested(session: nox.Session, name: str, posargs: list[str]) -> bool:
     try:
-        session.run(sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", name,
-                    *(["--", *posargs] if posargs else []), external=True)
+        session.run(sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *reuse_options(sys.argv[1:]),
+                    "-s", name, *(["--", *posargs] if posargs else []), external=True)
         return True
     except nox.command.CommandFailed:
         session.warn(f"session {name} failed")
@@ -169,3 +203,20 @@ def tests(session: nox.Session) -> None:
     if failed:
         session.error(f"failed: {', '.join(failed)}")
     session.log("all test sessions and the validate gate passed")
+
+
+@nox.session(python=CORE_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Performance bench (not part of validate): every registered engine on the same generated workloads, each
+    in its own venv (`bench-<engine>`), the root-cause search, `nox -r -s validate` timed; writes
+    reports/bench/bench.json and bench.md (the timed validate rewrites reports/runs/ and reports/latest/ as any
+    validate does). Arguments after `--` go to every step, e.g. `-- --workload W1` or `-- --no-validate`."""
+    install(session, REGISTRY["reference"].group)
+    session.run("python", "-m", "harness.bench", "clean", *session.posargs)
+    for name in REGISTRY:
+        session.log(f"--- bench: engine {name} ---")
+        _run_nested(session, f"bench-{name}", session.posargs)
+    session.run("python", "-m", "harness.bench", "explain", *session.posargs)
+    session.run("python", "-m", "harness.bench", "profile", *session.posargs)
+    session.run("python", "-m", "harness.bench", "validate", "--nox-python", sys.executable, *session.posargs)
+    session.run("python", "-m", "harness.bench", "report", *session.posargs)
