@@ -17,7 +17,7 @@ import numpy as np
 from engine import kernel
 from harness.contract import KNOBS, REASON_CODE, REASONS, SIDE_CODE, Contract
 from harness.engines import ANY, Engine, Output
-from harness.results import Fill, Rejection
+from harness.results import FillTable, Rejection
 from harness.scenario import Scenario
 
 __all__ = ["Reference", "simulate"]
@@ -104,29 +104,13 @@ def _raw(scenario: Scenario, contract: Contract):
     )
 
 
-def _fills(scenario: Scenario, recs: np.ndarray) -> list[Fill]:
-    """Canonical fills from the kernel's fill records, column by column.
-
-    The same values :func:`harness.engines.make_fill` would build one record at a
-    time (asset and timestamp looked up by index, ``int`` bars, ``float`` sizes,
-    prices and fees): numpy converts each column once, then each Fill is built
-    from plain Python objects (on a 1,000-asset run this is most of the time the
-    engine spends outside the kernel).
-    """
-    if len(recs) == 0:
-        return []
+def _fills(scenario: Scenario, recs: np.ndarray) -> FillTable:
+    """The kernel's fill records as canonical columns (no Python object per fill until one is read)."""
     market = scenario.market
-    bars = recs[:, kernel.F_BAR].astype(np.intp)
-    return list(starmap(Fill, zip(
-        _lookup(market.assets, recs[:, kernel.F_ASSET]),
-        bars.tolist(),
-        _lookup(market.timestamps, bars),
-        _sides(recs[:, kernel.F_SIDE]),
-        recs[:, kernel.F_SIZE].tolist(),
-        recs[:, kernel.F_PRICE].tolist(),
-        recs[:, kernel.F_FEE].tolist(),
-        _lookup(REASONS, recs[:, kernel.F_REASON]),
-    )))
+    return FillTable(market.assets, market.timestamps, recs[:, kernel.F_ASSET].astype(np.intp),
+                     recs[:, kernel.F_BAR].astype(np.intp), recs[:, kernel.F_SIDE].astype(np.int8),
+                     recs[:, kernel.F_SIZE], recs[:, kernel.F_PRICE], recs[:, kernel.F_FEE],
+                     recs[:, kernel.F_REASON].astype(np.intp))
 
 
 def _rejections(scenario: Scenario, recs: np.ndarray) -> list[Rejection]:

@@ -18,12 +18,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Iterator, Literal, Mapping, Sequence, overload
 
-from harness.contract import REASONS, SIDES
+import numpy as np
+
+from harness.contract import REASONS, SIDE_CODE, SIDES
 from harness.errors import InputError, defects_error, file_name_problem, text_defects
 
 __all__ = [
+    "FillTable",
     "Fill",
     "Rejection",
     "REJECTION_COLUMNS",
@@ -128,8 +131,104 @@ def json_text(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def canonical_order(fills: tuple[Fill, ...] | list[Fill]) -> tuple[Fill, ...]:
+class FillTable(Sequence[Fill]):
+    """Fills held as columns: a read-only sequence of :class:`Fill`, each built only when read.
+
+    An engine that produces many fills (the reference kernel) hands them over as
+    arrays; ordering and validating them are array operations, and nothing
+    builds a Python object per fill until a comparison or a writer reads it.
+    ``asset`` indexes ``assets``, ``bar`` indexes ``timestamps``, ``side`` is
+    the contract's side code, ``reason`` indexes ``REASONS``.
+    """
+
+    __slots__ = ("assets", "timestamps", "asset", "bar", "side", "size", "price", "fee", "reason", "_fills")
+
+    def __init__(self, assets: Sequence[str], timestamps: Sequence[str], asset, bar, side, size, price, fee, reason):
+        self.assets = tuple(assets)
+        self.timestamps = tuple(timestamps)
+        self.asset = np.asarray(asset, dtype=np.intp)
+        self.bar = np.asarray(bar, dtype=np.intp)
+        self.side = np.asarray(side, dtype=np.int8)
+        self.size = np.asarray(size, dtype=np.float64)
+        self.price = np.asarray(price, dtype=np.float64)
+        self.fee = np.asarray(fee, dtype=np.float64)
+        self.reason = np.asarray(reason, dtype=np.intp)
+        n = len(self.bar)
+        if any(len(a) != n for a in (self.asset, self.side, self.size, self.price, self.fee, self.reason)):
+            raise ValueError("fill columns of unequal length")
+        self._fills: tuple[Fill, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.bar)
+
+    def _materialise(self) -> tuple[Fill, ...]:
+        if self._fills is None:
+            names = {code: name for name, code in SIDE_CODE.items()}
+            bars = self.bar.tolist()
+            self._fills = tuple(
+                Fill(self.assets[a], b, self.timestamps[b], names[s], z, p, f, REASONS[r])
+                for a, b, s, z, p, f, r in zip(self.asset.tolist(), bars, self.side.tolist(), self.size.tolist(),
+                                                self.price.tolist(), self.fee.tolist(), self.reason.tolist()))
+        return self._fills
+
+    @overload
+    def __getitem__(self, k: int) -> Fill: ...
+    @overload
+    def __getitem__(self, k: slice) -> tuple[Fill, ...]: ...
+    def __getitem__(self, k):
+        return self._materialise()[k]
+
+    def __iter__(self) -> Iterator[Fill]:
+        return iter(self._materialise())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FillTable, tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FillTable({len(self)} fills)"
+
+    def canonical(self) -> FillTable:
+        """The same fills in canonical order: by bar, sells before buys, then asset and reason names."""
+        asset_rank = np.argsort(np.argsort(np.array(self.assets, dtype=object), kind="stable"))
+        reason_rank = np.argsort(np.argsort(np.array(REASONS, dtype=object), kind="stable"))
+        order = np.lexsort((reason_rank[self.reason], asset_rank[self.asset],
+                            self.side != SIDE_CODE["sell"], self.bar))
+        return FillTable(self.assets, self.timestamps, self.asset[order], self.bar[order], self.side[order],
+                         self.size[order], self.price[order], self.fee[order], self.reason[order])
+
+    def problem(self, n_bars: int) -> str | None:
+        """What breaks the schema (None: nothing), checked on the columns; expects canonical order."""
+        if len(self) == 0:
+            return None
+        if self.bar.min() < 0 or self.bar.max() >= n_bars or len(self.timestamps) != n_bars:
+            return "a fill's bar is outside the scenario's bars"
+        if self.asset.min() < 0 or self.asset.max() >= len(self.assets):
+            return "a fill's asset is not one of the scenario's"
+        if not np.isin(self.side, list(SIDE_CODE.values())).all():
+            return f"a fill's side is not one of {SIDES}"
+        if self.reason.min() < 0 or self.reason.max() >= len(REASONS):
+            return f"a fill's reason is not one of {REASONS}"
+        for name in ("size", "price"):
+            values = getattr(self, name)
+            if not (np.isfinite(values).all() and (values > 0).all()):
+                return f"a fill's {name} is not finite and positive"
+        if not (np.isfinite(self.fee).all() and (self.fee >= 0).all()):
+            return "a fill's fee is not finite and non-negative"
+        same = ((self.bar[1:] == self.bar[:-1]) & (self.side[1:] == self.side[:-1])
+                & (self.asset[1:] == self.asset[:-1]) & (self.reason[1:] == self.reason[:-1]))
+        if same.any():
+            return "two fills share (asset, bar, side, reason)"
+        return None
+
+
+def canonical_order(fills: Sequence[Fill]) -> tuple[Fill, ...] | FillTable:
     # Within a bar sells come before buys, as every engine executes them.
+    if isinstance(fills, FillTable):
+        return fills.canonical()
     return tuple(sorted(fills, key=lambda f: (f.bar, f.side != "sell", f.asset, f.reason)))
 
 
@@ -144,7 +243,7 @@ def build_result(scenario, *, engine: str, framework: str, framework_version: st
         mode=mode,
         framework=framework,
         framework_version=framework_version,
-        fills=canonical_order(list(fills)),
+        fills=canonical_order(fills if isinstance(fills, FillTable) else list(fills)),
         timestamps=scenario.market.timestamps,
         equity=tuple(float(v) for v in equity),
         final_value=float(final_value),
@@ -231,7 +330,13 @@ def validate_result(result: RunResult) -> None:
     n = len(result.timestamps)
     if len(result.equity) != n:
         raise ValueError(f"equity has {len(result.equity)} values for {n} bars")
-    for f in result.fills:
+    if isinstance(result.fills, FillTable):
+        if result.fills.timestamps != tuple(result.timestamps):
+            raise ValueError("the fill table's bars are not the scenario's")
+        problem = result.fills.canonical().problem(n)
+        if problem:
+            raise ValueError(problem)
+    for f in () if isinstance(result.fills, FillTable) else result.fills:
         if f.side not in SIDES:
             raise ValueError(f"fill {f}: side must be one of {SIDES}")
         if f.reason not in REASONS:
@@ -242,7 +347,7 @@ def validate_result(result: RunResult) -> None:
             value = getattr(f, name)
             if not math.isfinite(value) or value < 0 or (name != "fee" and value == 0):
                 raise ValueError(f"fill {f}: {name} must be finite and positive")
-    keys = [f.key for f in result.fills]
+    keys = [] if isinstance(result.fills, FillTable) else [f.key for f in result.fills]
     if len(set(keys)) != len(keys):
         raise ValueError("two fills share (asset, bar, side, reason)")
     for r in result.rejections:
