@@ -12,6 +12,13 @@ the contract says, and reads back what the broker did. Per knob (see
   ``dtcoc = order.created.dt``), so the fill's execution datetime is bar t.
 * ``fill = "next_open"``: the default broker; an order placed in ``next()`` of
   bar t executes at open[t+1].
+* ``fill = "next_close"`` (fixed-size signals): entries and exits are ``Close``
+  orders, which the broker executes in its step of bar t+1 at that bar's close
+  (``BackBroker._try_exec_close``, bbroker.py:872-896); the broker subclass
+  slips that price as a market fill is slipped (the stock broker executes a
+  ``Close`` order at the bare close). Protective orders are placed from
+  ``notify_order`` as in ``next_open`` mode, and a bar's stops run before its
+  ``Close`` fills.
 * ``[sizing] mode = "fixed"``: an entry is ``buy(size=size)``; an exit sells
   the whole position (``sell(size=position.size)``).
 * ``fee``: ``setcommission(commission=f)``: percent-of-value commission
@@ -121,7 +128,8 @@ import numpy as np
 from adapters import _backtrader_feed as feed
 from adapters._backtrader_stock_profile import EVIDENCE, PROFILE
 
-from harness.engines import ANY, Engine, Output, make_fill, make_rejection
+from harness.contract import knob_key
+from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
 from harness.results import Fill
 from harness.scenario import Scenario
 
@@ -135,7 +143,7 @@ _SUPPORTED_KNOBS = frozenset({
     "fill", "cash", "sizing_mode", "size", "fee", "slippage",
     "stop_loss", "take_profit", "stop_reference", "trailing_stop", "trail_source", "max_bars",
 })
-_FILL_MODES = ("close", "next_open")
+_FILL_MODES = ("close", "next_open", "next_close")
 _SIZING_MODES = ("fixed",)
 _STOP_REFERENCES = ("close", "fill_price")
 _TRAIL_SOURCES = ("high", "close")
@@ -211,6 +219,7 @@ class _ContractBroker(bt.brokers.BackBroker):
     def init(self):
         super().init()
         self.asset_of: dict = {}  # data -> asset index (set by the strategy)
+        self.next_close = False  # fill = "next_close": Close orders, after the bar's stops
         self.coc_state: tuple[float, dict] | None = None  # close mode: (cash, sizes) after the close fills
 
     # -- orders --------------------------------------------------------------------
@@ -240,6 +249,8 @@ class _ContractBroker(bt.brokers.BackBroker):
             # fills in close mode, this open's in next_open mode), exits before entries, then every
             # asset's intrabar stops. Stable: a group keeps stop-loss, trailing, take-profit.
             def key(o):
+                if self.next_close:  # every stop (intrabar) before the Close fills
+                    return (o.exectype == bt.Order.Close, o.isbuy(), self.asset_of.get(o.data, 0))
                 return (o.exectype != bt.Order.Market, o.isbuy(), self.asset_of.get(o.data, 0))
 
             ordered = sorted(self.pending, key=key)
@@ -279,6 +290,20 @@ class _ContractBroker(bt.brokers.BackBroker):
                 if other.exectype == bt.Order.Limit and popen > pcreated and popen >= other.created.price:
                     return  # the take-profit gapped at the open, before this stop was reached
         super()._try_exec_stop(order, popen, phigh, plow, pcreated, pclose)
+
+    def _try_exec_close(self, order, pclose):
+        # next_close: the stock broker executes a Close order at the bare close (bbroker.py:879-892); the
+        # contract slips it as any market fill. Anything but "the first bar after its creation" is left to
+        # the stock code, whose fill then lands on a bar the strategy refuses.
+        data = order.data
+        if data.datetime[0] > order.created.dt and data.datetime[0] >= order.dteos and not order.pannotated:
+            if order.isbuy():
+                price = self._slip_up(data.high[0], pclose, doslip=self.p.slip_open)
+            else:
+                price = self._slip_down(data.low[0], pclose, doslip=self.p.slip_open)
+            self._execute(order, ago=0, price=price)
+            return
+        super()._try_exec_close(order, pclose)
 
     def _try_exec_limit(self, order, popen, phigh, plow, plimit):
         if order.isbuy() or plimit <= popen or not plimit <= phigh:
@@ -412,9 +437,13 @@ class _SignalStrategy(bt.Strategy):
         pos = self.broker.positions.get(book.data)
         return 0.0 if pos is None else pos.size
 
+    def _market(self):
+        """The order type of a signal's entry or exit: ``Close`` (next_close), else ``Market``."""
+        return bt.Order.Close if self.contract.fill == "next_close" else bt.Order.Market
+
     def _submit_entry(self, book: _AssetBook, bar: int) -> None:
         bracket = self.plan.coc and self.has_stops
-        order = self.buy(data=book.data, size=self.contract.size, exectype=bt.Order.Market, transmit=not bracket)
+        order = self.buy(data=book.data, size=self.contract.size, exectype=self._market(), transmit=not bracket)
         book.entry_order = order
         self.intent[order.ref] = (book.index, bar, "entry", "signal")
         if bracket:
@@ -459,7 +488,7 @@ class _SignalStrategy(bt.Strategy):
     def _submit_exit(self, book: _AssetBook, bar: int, reason: str) -> None:
         self._cancel_exit_group(book)
         size = self._position_size(book)
-        order = self.sell(data=book.data, size=size, exectype=bt.Order.Market)
+        order = self.sell(data=book.data, size=size, exectype=self._market())
         book.exit_order = order
         self.intent[order.ref] = (book.index, bar, "exit", reason)
 
@@ -595,6 +624,7 @@ def simulate(scenario: Scenario) -> BacktraderRun:
 
     broker = cerebro.broker
     feed.configure_broker(broker, contract)
+    broker.next_close = contract.fill == "next_close"
 
     cerebro.run(stdstats=False)
     final_value = broker.getvalue()
@@ -641,7 +671,8 @@ class Backtrader(Engine):
     name = "backtrader"
     framework = "backtrader"
     capabilities = {
-        "contract": {**_EXPRESSED, "units": ("fractional", "whole"), "trail_source": ("high", "close")},
+        "contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close"), "units": ("fractional", "whole"),
+                     "trail_source": ("high", "close")},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
         "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",)},
     }
@@ -649,7 +680,7 @@ class Backtrader(Engine):
     profile_evidence = EVIDENCE
     witness = {
         "contract": {
-            "fill": ("configured", "set_coc(True) fills a Market order at the signal bar's close; next_open is the default broker"),
+            "fill": ("configured", "set_coc(True) fills a Market order at the signal bar's close; next_open is the default broker; next_close: Close orders, slipped by the broker subclass"),
             "cash": ("configured", "set_cash; set_checksubmit(False) checks the cash at execution, at the fill price"),
             "sizing_mode": ("computed", "fixed: buy(size); target_weights: the adapter sizes each order from the broker's state and submits them in the contract's sequence"),
             "size": ("native", "buy(size=size)"),
@@ -695,6 +726,11 @@ class Backtrader(Engine):
             "rebalance_sequence": ("computed", "sells_then_assets: the strategy submits sells first, each group in asset order"),
         },
     }
+
+    def check(self, scenario: Scenario, contract, mode: str) -> None:
+        if mode == "contract" and contract.fill == "next_close" and contract.sizing_mode != "fixed":
+            raise Unsupported(knob_key("fill"), "next_close: fixed-size signal scenarios only (the rotation path "
+                                                "fills at the close or the next open)")
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
         if mode == "stock":

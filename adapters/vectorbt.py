@@ -15,6 +15,10 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
 - ``fill = "next_open"``: entries and exits shifted forward one bar,
   ``price = open``; the order's ``idx`` is then the fill bar t+1, and a last-bar
   signal falls off the end of the shifted arrays.
+- ``fill = "next_close"`` (signals without exit rules only): shifted the same
+  way, ``price = close``. With exit rules vectorbt would check the stops of a
+  position on the bar its shifted exit fills (the contract has them off from
+  the exit's decision on), so those scenarios are unsupported.
 - ``[sizing] mode = "fixed"``: ``size = size``, ``size_type = "amount"``,
   ``direction = "longonly"``, ``accumulate = False`` (entries while long and
   exits while flat are ignored; an exit sells the whole position).
@@ -86,8 +90,8 @@ from numba import njit
 from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
 
 from adapters._vectorbt_common import ContractDivergence
-from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES
-from harness.engines import ANY, Engine, Output, make_fill, make_rejection
+from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES, knob_key
+from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
 from harness.results import Fill, Rejection
 from harness.scenario import Scenario
 
@@ -222,7 +226,8 @@ def _signal_timing(fill: str, open_: np.ndarray, close: np.ndarray,
     ``close``: fill on bar t at close[t]. vectorbt would also fill a signal on the
     last bar; the contract never does, so last-bar signals are dropped here.
     ``next_open``: a signal of bar t becomes an order on bar t+1 at open[t+1]; the
-    shift pushes a last-bar signal past the end, so it never fills.
+    shift pushes a last-bar signal past the end, so it never fills. ``next_close``:
+    the same shift, at close[t+1].
     """
     entries = np.array(entries, dtype=np.bool_, order="C", copy=True)
     exits = np.array(exits, dtype=np.bool_, order="C", copy=True)
@@ -230,12 +235,12 @@ def _signal_timing(fill: str, open_: np.ndarray, close: np.ndarray,
         entries[-1, :] = False
         exits[-1, :] = False
         return entries, exits, close.copy()
-    if fill == "next_open":
+    if fill in ("next_open", "next_close"):
         shifted_entries = np.zeros_like(entries)
         shifted_exits = np.zeros_like(exits)
         shifted_entries[1:] = entries[:-1]
         shifted_exits[1:] = exits[:-1]
-        return shifted_entries, shifted_exits, open_.copy()
+        return shifted_entries, shifted_exits, (open_ if fill == "next_open" else close).copy()
     raise NotImplementedError(f"vectorbt adapter: fill mode {fill!r} is not supported")
 
 
@@ -668,7 +673,8 @@ class Vectorbt(Engine):
     framework = "vectorbt"
     capabilities = {
         "contract": {
-            "fill": ("close", "next_open"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY,
+            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"),
+            "size": ANY,
             "units": ("fractional", "whole"), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
             "max_bars": ANY,
@@ -676,7 +682,8 @@ class Vectorbt(Engine):
     }
     witness = {
         "contract": {
-            "fill": ("configured", "price=close; next_open: signals shifted one bar and price=open"),
+            "fill": ("configured", "price=close; next_open: signals shifted one bar and price=open; next_close: "
+                                   "shifted, price=close (signals without exit rules)"),
             "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
             "sizing_mode": ("configured", "fixed: size_type='amount'; target_weights: from_orders with targetpercent, cash sharing, call_seq='auto'"),
             "size": ("native", "size=size"),
@@ -691,6 +698,12 @@ class Vectorbt(Engine):
             "max_bars": ("computed", "signal_func_nb counts bars since the entry fill and returns an exit"),
         },
     }
+
+    def check(self, scenario: Scenario, contract, mode: str) -> None:
+        if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
+                                              or scenario.market.n_assets != 1):
+            raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "
+                                                "(shifted signals, price=close)")
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
         return _run_signals(scenario)

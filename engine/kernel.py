@@ -190,6 +190,61 @@ def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: 
 
 
 @njit(cache=True)
+def stop_on_close(close_: float, sl_level: float, tp_level: float, trail_level: float, queue: bool):
+    """``stop_trigger = "close"``: which stop this close hits, at the close. Same levels, check order and
+    labels as :func:`stop_exit`; returns ``(price, reason)`` or ``(nan, NO_REASON)``."""
+    if queue:
+        l1, r1, l2, r2 = sl_level, REASON_STOP_LOSS, trail_level, REASON_TRAILING_STOP
+    elif trail_level > sl_level:
+        l1, r1, l2, r2 = trail_level, REASON_TRAILING_STOP, -np.inf, NO_REASON
+    else:
+        l1, r1, l2, r2 = sl_level, REASON_STOP_LOSS, -np.inf, NO_REASON
+    if close_ <= l1:
+        return close_, r1
+    if close_ <= l2:
+        return close_, r2
+    if close_ >= tp_level:
+        return close_, REASON_TAKE_PROFIT
+    return np.nan, NO_REASON
+
+
+@njit(cache=True)
+def tick_level(level: float, tick: float, up: bool) -> float:
+    """``level_tick``: ``level`` moved onto the tick grid (``up``: a take-profit's, else a stop-loss's);
+    ``tick`` 0 leaves it as it is."""
+    if tick == 0.0:
+        return level
+    d = (0.95 - 0.5) * tick - 10.0 * 2.220446049250313e-16
+    x = (level + d) / tick if up else (level - d) / tick
+    whole = np.floor(x)
+    if x - whole >= 0.5:
+        whole = np.ceil(x)
+    rounded = tick * whole
+    if abs(rounded) <= 1e-6:
+        return 0.0
+    return rounded
+
+
+@njit(cache=True)
+def sl_level_of(ref: float, stop_loss: float, tick: float) -> float:
+    return tick_level(ref * (1.0 - stop_loss), tick, False)
+
+
+@njit(cache=True)
+def tp_level_of(ref: float, take_profit: float, tick: float) -> float:
+    return tick_level(ref * (1.0 + take_profit), tick, True)
+
+
+@njit(cache=True)
+def near_integer(q: float) -> float:
+    """``order_rounding = "near_integer"``: round(q) when within 1e-4 of it, else q truncated toward 0."""
+    r = np.round(q)
+    if abs(q - r) <= 1e-4:
+        return r
+    return np.trunc(q)
+
+
+@njit(cache=True)
 def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slippage: float,
                     slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
     """The fill price of a stop exit found by :func:`stop_exit` (a sell)."""
@@ -219,9 +274,14 @@ def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
 
 @njit(cache=True)
 def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slippage, queue, gaps_first,
-               slip_take_profit, cap, ledger=False):
-    """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``."""
-    price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
+               slip_take_profit, cap, ledger=False, close_=np.nan, on_close=False):
+    """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``
+    (``on_close``: ``stop_trigger = "close"``, at ``close_``)."""
+    if on_close:
+        price, reason = stop_on_close(close_, sl_level, tp_level, trail_level, queue)
+        at_open = False
+    else:
+        price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     if reason == NO_REASON:
         return np.nan, NO_REASON
     return stop_fill_price(price, reason, at_open, low, tp_level, slippage, slip_take_profit, cap, ledger), reason
@@ -232,7 +292,8 @@ def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pendin
                   first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
                   stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack,
                   ledger):
-    """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order."""
+    """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order
+    (``next_close``, step 3: called with ``open_`` = close, at close[i])."""
     for j in range(position.shape[0]):
         if pending[j] == ORDER_ENTRY:
             pending[j] = NO_ORDER
@@ -256,20 +317,21 @@ def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pendin
 def _rule_exits(fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
                 open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
                 use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
-                slip_take_profit, cap, ledger):
-    """Step 2 for every asset, from its first stop bar: its stops, then (``time_rule_bars`` > 0,
-    ``time_exit_first = false``) a time exit due at this open; else the trailing hwm rises."""
+                slip_take_profit, cap, ledger, pending, on_close, level_tick):
+    """Step 2 for every asset, from its first stop bar, unless its exit is decided (``pending``): its
+    stops, then (``time_rule_bars`` > 0, ``time_exit_first = false``) a time exit due at this open; else
+    the trailing hwm rises."""
     for j in range(position.shape[0]):
-        if position[j] > 0.0 and i >= first_stop_bar[j]:
+        if position[j] > 0.0 and i >= first_stop_bar[j] and pending[j] != ORDER_EXIT:
             price, reason = np.nan, NO_REASON
             if use_stops:
                 ref = stop_ref[j]
                 price, reason = _stop_fill(
                     open_[i, j], high[i, j], low[i, j],
-                    ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                    ref * (1.0 + take_profit) if use_tp else np.inf,
+                    sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
+                    tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                     trail[j] if use_trail else -np.inf,
-                    slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                    slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], on_close)
             if reason == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
                 price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap, ledger), REASON_TIME_EXIT
             if reason != NO_REASON:
@@ -320,6 +382,11 @@ def simulate_signals(
     stops_before_open_entries: bool = False,
     cash_slack: float = 0.0,
     ledger: bool = False,
+    fill_next_close: bool = False,
+    stop_on_close_: bool = False,
+    level_tick: float = 0.0,
+    cash_check: bool = True,
+    order_near_integer: bool = False,
 ):
     """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
 
@@ -335,7 +402,10 @@ def simulate_signals(
     ``time_exit_first``, ``time_label_time_exit`` (``time_signal_label``),
     ``trail_entry_close`` (``trail_entry_bar``), ``reentry_block_rule``
     (``reentry_block``), ``stops_before_open_entries``, ``cash_slack``, ``ledger``
-    (``arithmetic``). Returns ``(fills, n_fills, rejections, n_rejected,
+    (``arithmetic``), ``fill_next_close`` (``fill = "next_close"``; ``fill_next_open``
+    is then false), ``stop_on_close_`` (``stop_trigger = "close"``), ``level_tick``,
+    ``cash_check`` (false: ``cash_check = "none"``), ``order_near_integer``
+    (``order_rounding``). Returns ``(fills, n_fills, rejections, n_rejected,
     equity)``: ``fills[:n_fills]`` are the fill records in execution order
     (columns ``F_*``), ``rejections[:n_rejected]`` the orders refused (columns
     ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
@@ -365,7 +435,13 @@ def simulate_signals(
     use_rules = use_stops or time_rule_bars > 0
     cash = cash0
     last = n_bars - 1
-    delay = 1 if stops_after_booking and not fill_next_open else 0
+    deferred = fill_next_open or fill_next_close  # a decision fills on the next bar
+    fill_close = not deferred
+    delay = 1 if stops_after_booking and fill_close else 0
+    if not cash_check:
+        cash_slack = np.inf  # no cash check: every buy fits
+    if order_near_integer:
+        size = near_integer(size)
 
     exited = np.zeros(n_assets, dtype=np.bool_)
     rule_hit = np.zeros(n_assets, dtype=np.bool_)  # an exit rule triggered on this bar (filled or rejected)
@@ -375,7 +451,7 @@ def simulate_signals(
 
         # Phase 1 (next_open): orders decided on bar i-1 fill at open[i], all exits before all entries.
         for j in range(n_assets):
-            if pending[j] == ORDER_EXIT:
+            if fill_next_open and pending[j] == ORDER_EXIT:
                 pending[j] = NO_ORDER
                 if position[j] > 0.0:
                     reason = NO_REASON
@@ -385,10 +461,10 @@ def simulate_signals(
                         ref = stop_ref[j]
                         price, reason = _stop_fill(
                             open_[i, j], high[i, j], low[i, j],
-                            ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                            ref * (1.0 + take_profit) if use_tp else np.inf,
+                            sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
+                            tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                             trail[j] if use_trail else -np.inf,
-                            slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                            slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], stop_on_close_)
                         if reason != NO_REASON:
                             rule_hit[j] = True
                     if reason == NO_REASON:
@@ -399,10 +475,11 @@ def simulate_signals(
                                 ref = stop_ref[j]
                                 _, rule = _stop_fill(
                                     open_[i, j], high[i, j], low[i, j],
-                                    ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                                    ref * (1.0 + take_profit) if use_tp else np.inf,
+                                    sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
+                                    tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                                     trail[j] if use_trail else -np.inf,
-                                    slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                                    slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j],
+                                    stop_on_close_)
                             if rule == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
                                 rule = REASON_TIME_EXIT
                             if rule != NO_REASON:
@@ -415,7 +492,7 @@ def simulate_signals(
 
         # Phase 1's entries, then phase 2 (the exit rules of every asset, from its first stop bar);
         # stops_before_open_entries swaps them.
-        if not stops_before_open_entries:
+        if fill_next_open and not stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                 first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
@@ -425,15 +502,30 @@ def simulate_signals(
                 fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
                 open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
                 use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
-                slip_take_profit, cap, ledger)
-        if stops_before_open_entries:
+                slip_take_profit, cap, ledger, pending, stop_on_close_, level_tick)
+        if fill_next_open and stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                 first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
+        # Phase 3 (next_close): orders decided on bar i-1 fill at close[i], all exits before all entries.
+        if fill_next_close:
+            for j in range(n_assets):
+                if pending[j] == ORDER_EXIT:
+                    pending[j] = NO_ORDER
+                    if position[j] > 0.0:
+                        cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
+                                                  cap_sell(close[i, j], slippage, low[i, j], cap, ledger),
+                                                  fee_rate, pending_reason[j], ledger)
+                        exited[j] = True
+            cash, n_fills, n_rejected = _open_entries(
+                fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
+                first_stop_bar, stop_ref, trail, i, close, high, close, size, fee_rate, slippage, cap,
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
+
         # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
-        if i != last or (last_bar_fills and not fill_next_open):
+        if i != last or (last_bar_fills and fill_close):
             nxt = i + 1 if i < last else i  # the bar that books a close fill (slippage_cap)
             # Phase 3: exits at this close (close), or decided for the next open (next_open):
             # a time exit due, or an exit signal; both at once are labelled signal (time_signal_label).
@@ -442,19 +534,19 @@ def simulate_signals(
                 if position[j] <= 0.0 or np.isnan(close[i, j]):
                     continue
                 time_due = (max_bars > 0 and (time_exit_first or not fill_next_open)
-                            and i + (1 if fill_next_open else 0) == entry_bar[j] + max_bars)
+                            and i + (1 if deferred else 0) == entry_bar[j] + max_bars)
                 if not (exits[i, j] or time_due):
                     continue
                 reason = REASON_SIGNAL if exits[i, j] else REASON_TIME_EXIT
-                if time_due and time_label_time_exit and not fill_next_open:
+                if time_due and time_label_time_exit and fill_close:
                     reason = REASON_TIME_EXIT
                 if submit_check:
                     sub_cash = (sub_cash + position[j] * close[i, j]) - position[j] * fee_rate * close[i, j]
                 late = early_exit_after_stops and use_stops and i == signal_bar[j] + 1
-                if fill_next_open:
+                if deferred:
                     pending[j] = ORDER_EXIT
                     pending_reason[j] = reason
-                    pending_late[j] = late
+                    pending_late[j] = late and fill_next_open
                     continue
                 if late and i < last:
                     # The stops are checked on bar i+1 before this close exit is booked: one that fills
@@ -462,10 +554,10 @@ def simulate_signals(
                     ref = stop_ref[j]
                     _, stop_reason = _stop_fill(
                         open_[nxt, j], high[nxt, j], low[nxt, j],
-                        ref * (1.0 - stop_loss) if use_sl else -np.inf,
-                        ref * (1.0 + take_profit) if use_tp else np.inf,
+                        sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
+                        tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                         trail[j] if use_trail else -np.inf,
-                        slippage, queue, gaps_first, slip_take_profit, cap, ledger)
+                        slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[nxt, j], stop_on_close_)
                     if stop_reason != NO_REASON:
                         first_stop_bar[j] = min(first_stop_bar[j], nxt)
                         continue
@@ -478,7 +570,9 @@ def simulate_signals(
             for j in range(n_assets):
                 if not entries[i, j] or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
                     continue
-                if exited[j] and not fill_next_open:
+                if size == 0.0:
+                    continue  # order_rounding = "near_integer" made the entry 0 units: no order
+                if exited[j] and fill_close:
                     continue
                 if reentry_block_rule and rule_hit[j]:
                     continue
@@ -487,10 +581,10 @@ def simulate_signals(
                     # keeps the shortfall (a later entry of this bar sees it too).
                     sub_cash = (sub_cash - size * close[i, j]) - size * fee_rate * close[i, j]
                     if sub_cash < 0.0:
-                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if fill_next_open else i, BUY, size,
+                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if deferred else i, BUY, size,
                                              REASON_SIGNAL)
                         continue
-                if fill_next_open:
+                if deferred:
                     pending[j] = ORDER_ENTRY
                 else:
                     cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
@@ -542,7 +636,8 @@ def portfolio_value(cash, position, price_row, opened, ledger, grouped):
 
 @njit(cache=True)
 def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units, value_floor_div,
-                     sells_then_assets, value_delta_size, min_order_value, truncate_at_fill, ledger):
+                     sells_then_assets, value_delta_size, min_order_value, truncate_at_fill, ledger,
+                     near_integer_units=False):
     """Order sizes and their execution sequence for one rebalance bar.
 
     Each listed asset with a target weight w gets ``w * V / close - position``
@@ -555,7 +650,9 @@ def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units
     float floor division). The sequence sorts by value change ``w * V -
     position * close``, ascending (sells first, then the smallest buys),
     keeping asset order on ties (``sells_then_assets``: sells in asset order,
-    then the rest in asset order). Returns ``(sizes, sequence, n_orders)``.
+    then the rest in asset order). ``near_integer_units`` (``order_rounding = "near_integer"``): the
+    unrounded size is made whole by :func:`near_integer` instead, whatever the units. Returns
+    ``(sizes, sequence, n_orders)``.
     """
     n_assets = close_row.shape[0]
     if ledger:
@@ -576,7 +673,7 @@ def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units
         current = position[j] * close_row[j]
         if abs(target - current) < min_order_value:
             continue
-        if whole_units and value_floor_div:
+        if whole_units and value_floor_div and not near_integer_units:
             if target > current:
                 size = (target - current) // close_row[j]
             elif target < current:
@@ -588,7 +685,9 @@ def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units
                 size = (target - current) / close_row[j]
             else:
                 size = weights_row[j] * value / close_row[j] - position[j]
-            if whole_units and not truncate_at_fill:
+            if near_integer_units:
+                size = near_integer(size)
+            elif whole_units and not truncate_at_fill:
                 size = np.floor(size) if size >= 0.0 else -np.floor(-size)
         sizes[j] = size
         if sells_then_assets:
@@ -712,16 +811,20 @@ def simulate_rotation(
     sell_residue_tolerant: bool = False,
     cash_slack: float = 0.0,
     ledger: bool = False,
+    fill_next_close: bool = False,
+    cash_check: bool = True,
+    order_near_integer: bool = False,
 ):
     """Target-weight rotation with one shared cash pool on (n_bars, n_assets) arrays.
 
     On a rebalance bar t (not the last, unless ``last_bar_fills`` in ``close``
     mode), orders are sized from close[t] and the value at close[t]
-    (:func:`rebalance_orders`) and fill at close[t] (``close``) or open[t+1]
-    (``next_open``) in their sequence. The keyword flags are behaviour knobs
-    (``whole_rounding``, ``rebalance_sequence``, ``slippage_cap``,
-    ``submit_check``, ``last_bar``, ``order_size``, ``min_order_value``,
-    ``whole_shortfall``, ``sell_residue``, ``cash_slack``, ``arithmetic``);
+    (:func:`rebalance_orders`) and fill at close[t] (``close``), open[t+1]
+    (``next_open``) or close[t+1] (``fill_next_close``) in their sequence. The
+    other keyword flags are behaviour knobs (``whole_rounding``,
+    ``rebalance_sequence``, ``slippage_cap``, ``submit_check``, ``last_bar``,
+    ``order_size``, ``min_order_value``, ``whole_shortfall``, ``sell_residue``,
+    ``cash_slack``, ``arithmetic``, ``cash_check``, ``order_rounding``);
     their defaults are the contract. Returns the same tuple as
     :func:`simulate_signals`.
     """
@@ -741,20 +844,24 @@ def simulate_rotation(
     n_pending = 0
     pending_check = np.empty(n_assets)  # the decision bar's closes
     whole_partial = whole_partial and whole_units
-    truncate_at_fill = truncate_at_fill and whole_units
+    truncate_at_fill = truncate_at_fill and whole_units and not order_near_integer
+    deferred = fill_next_open or fill_next_close
+    if not cash_check:
+        cash_slack = np.inf  # no cash check: every buy fits
 
     for i in range(n_bars):
         if n_pending > 0:
             cash, n_fills, n_rejected, n_opened = _execute_rebalance(
-                fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i, open_[i], high[i], low[i],
+                fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i,
+                close[i] if fill_next_close else open_[i], high[i], low[i],
                 pending_sizes, pending_sequence, n_pending, fee_rate, slippage, cap, pending_check, submit_check,
                 truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger)
             n_pending = 0
-        if is_rebalance[i] and (i != last or (last_bar_fills and not fill_next_open)):
+        if is_rebalance[i] and (i != last or (last_bar_fills and not deferred)):
             sizes, sequence, n_orders = rebalance_orders(close[i], weights[i], position, opened, cash, whole_units,
                                                          value_floor_div, sells_then_assets, value_delta_size,
-                                                         min_order_value, truncate_at_fill, ledger)
-            if fill_next_open:
+                                                         min_order_value, truncate_at_fill, ledger, order_near_integer)
+            if deferred:
                 pending_sizes[:] = sizes
                 pending_sequence[:] = sequence
                 pending_check[:] = close[i]

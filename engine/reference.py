@@ -63,6 +63,9 @@ def _raw(scenario: Scenario, contract: Contract):
             contract.sell_residue == "tolerant",
             float(contract.cash_slack),
             contract.arithmetic == "ledger",
+            contract.fill == "next_close",
+            contract.cash_check == "reject",
+            contract.order_rounding == "near_integer",
         )
     return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
@@ -101,6 +104,11 @@ def _raw(scenario: Scenario, contract: Contract):
         contract.stops_before_open_entries,
         float(contract.cash_slack),
         contract.arithmetic == "ledger",
+        contract.fill == "next_close",
+        contract.stop_trigger == "close",
+        float(contract.level_tick),
+        contract.cash_check == "reject",
+        contract.order_rounding == "near_integer",
     )
 
 

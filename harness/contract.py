@@ -37,11 +37,11 @@ __all__ = [
     "TRAIL_SOURCES",
 ]
 
-FillMode = Literal["close", "next_open"]
+FillMode = Literal["close", "next_open", "next_close"]
 Side = Literal["buy", "sell"]
 Reason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance"]
 
-FILL_MODES: Final = ("close", "next_open")
+FILL_MODES: Final = ("close", "next_open", "next_close")
 SIZING_MODES: Final = ("fixed", "target_weights")
 UNITS: Final = ("fractional", "whole")
 STOP_REFERENCES: Final = ("close", "fill_price")
@@ -66,6 +66,10 @@ MIN_ORDER_VALUES: Final = (0.0, 0.01)
 WHOLE_SHORTFALLS: Final = ("reject", "partial")
 SELL_RESIDUES: Final = ("exact", "tolerant")
 ARITHMETICS: Final = ("contract", "ledger")
+STOP_TRIGGERS: Final = ("range", "close")
+LEVEL_TICKS: Final = (0.0, 0.01)
+CASH_CHECKS: Final = ("reject", "none")
+ORDER_ROUNDINGS: Final = ("none", "near_integer")
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -106,7 +110,8 @@ class Knob:
 KNOBS: Final[tuple[Knob, ...]] = (
     Knob(
         "execution", "fill", str,
-        "A signal on bar t fills at close[t] (`close`) or open[t+1] (`next_open`); a signal on the last bar never fills.",
+        "A signal on bar t fills at close[t] (`close`), open[t+1] (`next_open`) or close[t+1] (`next_close`); a "
+        "signal on the last bar never fills.",
         'fill = "next_open"',
         choices=FILL_MODES,
     ),
@@ -183,8 +188,8 @@ KNOBS: Final[tuple[Knob, ...]] = (
     ),
     Knob(
         "exits", "max_bars", int,
-        "Time exit on bar fill_bar + N, at its close (`close`) or open (`next_open`); an earlier stop wins; "
-        "in `next_open` mode the exit at the open beats an intrabar stop.",
+        "Time exit on bar fill_bar + N, at its close (`close`; `next_close`, decided on bar fill_bar + N - 1) or "
+        "open (`next_open`); an earlier stop wins; in `next_open` mode the exit at the open beats an intrabar stop.",
         "max_bars = 10",
         bounds=(1.0, float("inf"), True, False), required=False,
     ),
@@ -390,6 +395,41 @@ KNOBS: Final[tuple[Knob, ...]] = (
         'rebalance_sequence = "sells_then_assets"',
         choices=REBALANCE_SEQUENCES, required=False, default="value_change", behaviour=True,
     ),
+    Knob(
+        "exits", "stop_trigger", str,
+        "`range`: stops as step 2 says (the open for a gap, then the low or high). `close`: a stop looks at the "
+        "bar's close only: the stop-loss (or trailing) level is hit when close <= level and the take-profit when "
+        "close >= level, each filling at that close (slipped as a stop fill, see `slip_take_profit`); a bar whose "
+        "range crosses a level but whose close does not fills nothing.",
+        'stop_trigger = "close"',
+        choices=STOP_TRIGGERS, required=False, default="range", behaviour=True,
+    ),
+    Knob(
+        "exits", "level_tick", float,
+        "`0`: stop-loss and take-profit levels as computed. t > 0: each is moved onto the tick grid before it is "
+        "used: a stop-loss level L to t * r((L - d) / t), a take-profit level to t * r((L + d) / t), with d = "
+        "(0.95 - 0.5) * t - 10 * 2**-52 and r(x) = ceil(x) when x % 1 >= 0.5, else floor(x) (float arithmetic as "
+        "written; a result within 1e-6 of 0 is 0): a stop rounds down unless within 0.05 t below a tick, a "
+        "take-profit up unless within 0.05 t above one. The trailing level is not moved.",
+        "level_tick = 0.01",
+        choices=LEVEL_TICKS, required=False, default=0.0, behaviour=True,
+    ),
+    Knob(
+        "portfolio", "cash_check", str,
+        "`reject`: a buy that does not fit in the cash (see `cash_slack`) is rejected whole. `none`: there is no "
+        "cash check: every buy fills, and the cash may go below 0.",
+        'cash_check = "none"',
+        choices=CASH_CHECKS, required=False, default="reject", behaviour=True,
+    ),
+    Knob(
+        "sizing", "order_rounding", str,
+        "`none`: orders as the sizing rules say. `near_integer`: every order is for whole units, made from its "
+        "unrounded size q (a fixed entry's `size`; a rebalance order's size before `whole_rounding`, in either "
+        "`units`, which then does not apply): round(q) (half to even) when |q - round(q)| <= 1e-4, else q "
+        "truncated toward 0; an order of 0 units is not placed.",
+        'order_rounding = "near_integer"',
+        choices=ORDER_ROUNDINGS, required=False, default="none", behaviour=True,
+    ),
 )
 
 KNOB_BY_FIELD: Final = MappingProxyType({knob.field: knob for knob in KNOBS})
@@ -478,6 +518,10 @@ class Contract:
     whole_shortfall: Literal["reject", "partial"] = "reject"
     sell_residue: Literal["exact", "tolerant"] = "exact"
     rebalance_sequence: Literal["value_change", "sells_then_assets"] = "value_change"
+    stop_trigger: Literal["range", "close"] = "range"
+    level_tick: float = 0.0
+    cash_check: Literal["reject", "none"] = "reject"
+    order_rounding: Literal["none", "near_integer"] = "none"
 
     def __post_init__(self) -> None:
         for knob in KNOBS:
@@ -572,13 +616,16 @@ Per bar, in time order; each step runs for every asset before the next step star
 (the reference kernel's phases; adapters reproduce it):
 1. `next_open` only: orders decided on the previous bar fill at this open, all exits before all
    entries. An asset whose exit filled at the open has no stop checked on this bar.
-2. Stops, from the bar after the entry fill: stop-loss/trailing level gapped (open <= level) -> fill at
-   the open; take-profit gapped (open >= level) -> open; low <= level -> the level; high >= take-profit
-   level -> that level. Then the trailing hwm rises with this bar's `trail_source`.
-3. Exits at the close (`close`), or decided for the next open (`next_open`): a time exit due
-   (fill_bar + N), or an exit signal. An asset a stop closed on this bar has nothing left to exit.
-4. Entries at the close (`close`), or decided for the next open (`next_open`); an entry is ignored
-   while long, while an order is pending, and (`close`) on a bar where the asset's exit filled.
+2. Stops, from the bar after the entry fill, while no exit is decided: stop-loss/trailing level gapped
+   (open <= level) -> fill at the open; take-profit gapped (open >= level) -> open; low <= level -> the
+   level; high >= take-profit level -> that level. Then the trailing hwm rises with this bar's `trail_source`.
+3. `next_close` only: orders decided on the previous bar fill at this close, all exits before all entries.
+   Then exits at the close (`close`), or decided for the next open (`next_open`) or close (`next_close`):
+   a time exit due (fill_bar + N), or an exit signal. An asset a stop closed on this bar has nothing left
+   to exit.
+4. Entries at the close (`close`), or decided for the next open (`next_open`) or close (`next_close`); an
+   entry is ignored while long, while an order is pending, and (`close`) on a bar where the asset's exit
+   filled.
 Nothing decided on the last bar fills. Exit reasons: an exit that is both a signal and a time exit is
 labelled `signal`; a stop exit is `trailing_stop` when the trailing level is strictly above the
 stop-loss level (or there is no stop-loss), else `stop_loss`.

@@ -3,7 +3,7 @@
 Each generator takes the ``[generator]`` table of a scenario.toml (its ``seed``
 and parameters) and returns the text of every input file. The same spec gives
 the same bytes on every machine: numpy's PCG64 stream is stable across
-versions, prices are rounded to cents, and floats are written with ``repr``.
+versions, prices are rounded (to cents unless a spec says ``decimals``), and floats are written with ``repr``.
 
 The real-data generators (``real_sma_signals``, ``real_momentum_rotation``)
 read published market data committed once under ``scenarios/_data/`` (its
@@ -45,8 +45,9 @@ def business_days(n: int, start: str = START_DATE) -> list[str]:
 
 
 def random_walk_ohlc(rng: np.random.Generator, n: int, start: float, drift: float, vol: float,
-                     gap_vol: float) -> dict[str, np.ndarray]:
-    """Daily bars with overnight gaps: open[t] differs from close[t-1]; prices in cents."""
+                     gap_vol: float, decimals: int = 2) -> dict[str, np.ndarray]:
+    """Daily bars with overnight gaps: open[t] differs from close[t-1]; prices rounded to ``decimals``
+    places (cents by default; 3 puts them on the 0.001 grid that Zipline stores prices on)."""
     gaps = rng.normal(0.0, gap_vol, n)
     moves = rng.normal(drift, vol, n)
     wick_up = np.abs(rng.normal(0.0, vol * 0.6, n))
@@ -62,9 +63,9 @@ def random_walk_ohlc(rng: np.random.Generator, n: int, start: float, drift: floa
         highs[t] = max(o, c) * np.exp(wick_up[t])
         lows[t] = min(o, c) * np.exp(-wick_down[t])
         prev_close = c
-    # Cents; numpy's rounding (one algorithm for scalars and arrays) is monotone, so
+    # numpy's rounding (one algorithm for scalars and arrays) is monotone, so
     # low <= min(open, close) <= max(open, close) <= high survives it.
-    opens, highs, lows, closes = (np.round(a, 2) for a in (opens, highs, lows, closes))
+    opens, highs, lows, closes = (np.round(a, decimals) for a in (opens, highs, lows, closes))
     return {"open": opens, "high": highs, "low": lows, "close": closes, "volume": volume}
 
 
@@ -78,12 +79,13 @@ def random_signals(rng: np.random.Generator, n: int, entry_prob: float, exit_pro
 def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: float = 100.0,
                         drift: float = 0.0003, vol: float = 0.015, gap_vol: float = 0.008,
                         entry_prob: float = 0.08, exit_prob: float = 0.08,
-                        last_bar: str = "none") -> dict[str, str]:
+                        last_bar: str = "none", decimals: int = 2) -> dict[str, str]:
     """Random-walk OHLC and random entry/exit signals, one column of each per asset.
 
     ``last_bar``: ``"entry"`` puts an entry on the last bar after an exit three
     bars before (so the book is flat and only the contract's last-bar rule stops
     the fill); ``"exit"`` puts an exit on the last bar while a position is held.
+    ``decimals``: the price grid (see :func:`random_walk_ohlc`).
     """
     if last_bar not in ("none", "entry", "exit"):
         raise ValueError(f"last_bar must be none, entry or exit, got {last_bar!r}")
@@ -94,7 +96,7 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
     signal_rows: list[list[str]] = []
     per_asset = []
     for _ in names:
-        ohlc = random_walk_ohlc(rng, bars, start_price, drift, vol, gap_vol)
+        ohlc = random_walk_ohlc(rng, bars, start_price, drift, vol, gap_vol, decimals)
         entries, exits = random_signals(rng, bars, entry_prob, exit_prob)
         if last_bar == "entry":
             entries[bars - 3:] = False
@@ -171,13 +173,15 @@ def hand_built(seed: int, *, bars: list[list[float]] | Mapping[str, list[list[fl
 
 def top_k_momentum(seed: int, *, assets: int, bars: int, k: int, gross: float, lookback: int = 20,
                    rebalance_every: int = 5, vol: float = 0.02, gap_vol: float = 0.008,
-                   listing: Mapping[str, int] | None = None, drop_out: Mapping[str, int] | None = None) -> dict[str, str]:
+                   listing: Mapping[str, int] | None = None, drop_out: Mapping[str, int] | None = None,
+                   decimals: int = 2) -> dict[str, str]:
     """A momentum rotation: every ``rebalance_every`` bars, hold the ``k`` assets with the best
     ``lookback``-bar return at ``gross / k`` each (the others at 0).
 
     ``listing`` maps an asset to its first bar (no prices before it; it needs
     ``lookback`` bars of history before it can be picked); ``drop_out`` maps an
     asset to the bar from which it leaves the universe (weight 0, prices go on).
+    ``decimals``: the price grid (see :func:`random_walk_ohlc`).
     """
     listing = dict(listing or {})
     drop_out = dict(drop_out or {})
@@ -197,7 +201,7 @@ def top_k_momentum(seed: int, *, assets: int, bars: int, k: int, gross: float, l
     for j in range(assets):
         start = round(float(rng.uniform(20.0, 200.0)), 2)
         drift = float(rng.normal(0.0003, 0.0006))
-        ohlc = random_walk_ohlc(rng, bars, start, drift, vol, gap_vol)
+        ohlc = random_walk_ohlc(rng, bars, start, drift, vol, gap_vol, decimals)
         for c in columns:
             columns[c][first[j]:, j] = ohlc[c][: bars - first[j]]
     close = columns["close"]
