@@ -5,9 +5,12 @@ time order, each across every asset before the next begins
 (``harness.contract.EXIT_PRECEDENCE`` states them):
 
 1. ``next_open`` mode: orders decided on the previous bar fill at this open;
-2. stops (stop-loss, take-profit, trailing) checked against this bar's range;
-3. exits at this close (``close``), or decided for the next open (``next_open``);
-4. entries at this close, or decided for the next open.
+2. stops (stop-loss, take-profit, trailing) checked against this bar's range
+   (or, ``stop_trigger = "close"``, its close);
+3. ``next_close`` mode: orders decided on the previous bar fill at this close;
+   then exits at this close (``close``), or decided for the next open
+   (``next_open``) or close (``next_close``);
+4. entries at this close, or decided for the next open or close.
 
 Behaviour knobs (``harness.contract``; each default is the contract) change
 how those steps resolve fills, so that a framework's stock profile can be
