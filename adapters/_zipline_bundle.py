@@ -3,8 +3,8 @@
 Zipline reads bars only from an ingested bundle, on the sessions of the
 bundle's calendar: every bar must be a session and every session a bar. The
 calendar is an ``exchange_calendars.ExchangeCalendar`` subclass whose sessions
-are exactly the scenario's dates (weekdays, the weekdays it lacks as ad hoc
-holidays); it is registered under a name of its own and passed to
+from the first bar on are exactly the scenario's dates (weekdays, the weekdays
+it lacks as ad hoc holidays); it is registered under a name of its own and passed to
 ``run_algorithm`` as ``trading_calendar`` (Zipline's ``get_calendar``, which
 makes it right-sided as Zipline requires).
 
@@ -98,9 +98,12 @@ def check_market(scenario: Scenario) -> None:
 
 
 def _register_calendar(calendar_name: str, sessions: pd.DatetimeIndex) -> None:
-    first, last = sessions[0], sessions[-1]
+    # The calendar starts a week before the first bar: Zipline maps the first session's label (its midnight)
+    # to a session with minute_to_session, which is out of bounds before the calendar's first open
+    # (algorithm.py:1157, order_target_percent on the first bar). Those earlier sessions hold no bars.
+    first, last = sessions[0] - pd.Timedelta(days=7), sessions[-1]
     every_day = any(day.weekday() >= 5 for day in sessions)
-    span = pd.date_range(first, last, freq="D" if every_day else "B")
+    span = pd.date_range(sessions[0], last, freq="D" if every_day else "B")
     missing = list(span.difference(sessions))
 
     class ScenarioCalendar(ExchangeCalendar):

@@ -20,6 +20,10 @@ reference engine under (scenario contract + PROFILE). Per knob:
   (``SAME_BAR`` alone fills at the bar's open: the fill price source is
   ``execution_price``, default ``OPEN``, core/fill_engine.py:234);
   ``"next_open"``: the default ``NEXT_BAR`` (market orders fill at the next open).
+  ``"next_close"`` (contract mode, signals without exit rules): ``NEXT_BAR`` with
+  ``next_bar_execution_price=CLOSE``: the orders of bar t fill in the pass that
+  opens bar t+1, at its close (core/fill_engine.py:232-233), before the strategy
+  sees bar t+1.
 * ``fee``: ``commission_type=PERCENTAGE``, ``commission_rate``; ``slippage``:
   ``slippage_type=PERCENTAGE``, ``slippage_rate`` (rule exits included).
 * ``[sizing] fixed``: ``broker.submit_order(asset, size)`` on an entry signal
@@ -174,6 +178,8 @@ def _config(c: Contract, mode: str) -> BacktestConfig:
         slippage_rate=c.slippage,
         share_type=ShareType.INTEGER if c.units == "whole" else ShareType.FRACTIONAL,
     )
+    if c.fill == "next_close":
+        kwargs["next_bar_execution_price"] = ExecutionPrice.CLOSE
     if mode == "contract":
         # Orders execute in submission order; the strategy submits exits before entries (and a
         # rotation in its contract sequence), so a bar's open entries come before its rule exits.
@@ -624,13 +630,14 @@ class Ml4t(Engine):
     name = "ml4t"
     framework = "ml4t-backtest"
     fork_safe = False  # ml4t and this adapter run polars, whose thread pool deadlocks in a forked worker
-    capabilities = {"contract": dict(_EXPRESSED), "stock": dict(_EXPRESSED)}
+    capabilities = {"contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close")}, "stock": dict(_EXPRESSED)}
     profile = PROFILE
     profile_evidence = EVIDENCE
     witness = {
         "contract": {
             "fill": ("configured", "close: execution_mode=SAME_BAR + execution_price=CLOSE; next_open: the default "
-                                   "NEXT_BAR; fill_ordering=FIFO with the strategy submitting exits before entries"),
+                                   "NEXT_BAR; next_close: NEXT_BAR + next_bar_execution_price=CLOSE; "
+                                   "fill_ordering=FIFO with the strategy submitting exits before entries"),
             "cash": ("configured", "initial_cash"),
             "sizing_mode": ("native", "fixed: submit_order(asset, size) / close_position(asset); target_weights: "
                                       "submit_order per asset (see units)"),
@@ -694,6 +701,9 @@ class Ml4t(Engine):
     }
 
     def check(self, scenario: Scenario, contract: Contract, mode: str) -> None:
+        if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules):
+            raise Unsupported("[execution] fill", "next_close: signal scenarios without exit rules only "
+                                                  "(next_bar_execution_price=CLOSE)")
         if (mode == "stock" and contract.sizing_mode == "fixed" and contract.fill == "next_open"
                 and contract.stop_reference == "close"
                 and (contract.stop_loss is not None or contract.take_profit is not None)):

@@ -230,10 +230,10 @@ class _Run:
     def output(self, perf: pd.DataFrame) -> Output:
         scenario = self.scenario
         bar_of = {day: k for k, day in enumerate(self.sessions)}
-        commission: dict[str, float] = {}
+        final: dict[str, dict] = {}  # each order as the last session that changed it left it
         for day_orders in perf["orders"]:
             for o in day_orders:
-                commission[o["id"]] = float(o["commission"] or 0.0)
+                final[o["id"]] = o
         fills = []
         seen: set[str] = set()
         for day_txns in perf["transactions"]:
@@ -242,13 +242,16 @@ class _Run:
                 if oid in seen:
                     raise Unsupported("prices.csv volume", f"order {oid} filled in several transactions (volume limit)")
                 seen.add(oid)
+                if final[oid]["filled"] != final[oid]["amount"]:
+                    raise Unsupported("prices.csv volume", f"order {oid} filled {final[oid]['filled']} of "
+                                      f"{final[oid]['amount']} units (volume limit)")
                 j, reason, placed = self.reasons[oid]
                 bar = bar_of[pd.Timestamp(t["dt"]).normalize().tz_localize(None)]
                 if reason not in ("stop_loss", "take_profit") and bar != placed + 1:
                     raise RuntimeError(f"a {reason} order placed on bar {placed} filled on bar {bar}")
                 amount = int(t["amount"])
                 fills.append(make_fill(scenario, j, bar, "buy" if amount > 0 else "sell", abs(amount),
-                                       float(t["price"]), commission[oid], reason))
+                                       float(t["price"]), float(final[oid]["commission"] or 0.0), reason))
         if len(self.equity) != scenario.market.n_bars:
             raise RuntimeError(f"the algorithm saw {len(self.equity)} sessions of {scenario.market.n_bars}")
         final = float(perf["portfolio_value"].iloc[-1])

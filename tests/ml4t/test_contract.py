@@ -20,13 +20,36 @@ CHECKS = stored_scenario_checks(ENGINE, "contract")
 FLAT = (100.0, 101.0, 99.0, 100.0)
 
 
+def _refusal(name):
+    """What the check() hook refuses of a scenario the capability table accepts (None: nothing)."""
+    scenario = load_scenario(SCENARIOS_DIR / name)
+    try:
+        ENGINE.check(scenario, ENGINE.judged_contract(scenario.spec.contract, "contract"), "contract")
+    except Unsupported as exc:
+        return exc
+    return None
+
+
+REFUSED = {n: _refusal(n) for n in CHECKS}
+RUNS = sorted(n for n, exc in REFUSED.items() if exc is None)
+
+
+def test_the_hook_refuses_next_close_with_exit_rules_or_rotation_only():
+    for name, exc in REFUSED.items():
+        if exc is not None:
+            c = load_scenario(SCENARIOS_DIR / name).spec.contract
+            assert exc.knob == "[execution] fill" and c.fill == "next_close"
+            assert c.has_exit_rules or c.sizing_mode == "target_weights"
+    assert any(exc is not None for exc in REFUSED.values())
+
+
 def test_contract_mode_runs_every_kind_of_stored_scenario():
     kinds = {(load_scenario(SCENARIOS_DIR / n).spec.contract.sizing_mode, load_scenario(SCENARIOS_DIR / n).spec.contract.fill)
-             for n in CHECKS}
-    assert kinds == {(m, f) for m in ("fixed", "target_weights") for f in ("close", "next_open")}
+             for n in RUNS}
+    assert kinds == {(m, f) for m in ("fixed", "target_weights") for f in ("close", "next_open")} | {("fixed", "next_close")}
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
+@pytest.mark.parametrize("name", RUNS)
 def test_contract_mode_matches_the_golden(name):
     assert CHECKS[name]() == []
 
@@ -39,7 +62,10 @@ def test_a_behaviour_knob_away_from_the_contract_is_refused_naming_it(name):
     assert knobs
     with pytest.raises(Unsupported) as info:
         ENGINE.run(scenario, "contract")
-    assert info.value.knob.endswith(f" {knobs[0]}")
+    if c.fill not in ENGINE.capabilities["contract"]["fill"]:
+        assert info.value.knob == "[execution] fill"  # named first: the door checks the knobs in contract order
+    else:
+        assert info.value.knob.endswith(f" {knobs[0]}")
 
 
 def test_a_buy_only_the_cash_tolerance_lets_through_is_unsupported():
@@ -52,6 +78,19 @@ def test_a_buy_only_the_cash_tolerance_lets_through_is_unsupported():
     fills = ENGINE.run(make_scenario(bars(FLAT, FLAT, FLAT), entries=[0, 1, 0], exits=[0, 0, 0], cash=1000.0),
                        "contract").fills
     assert [(f.bar, f.side, f.price) for f in fills] == [(1, "buy", 100.0)]
+
+
+def test_next_close_fills_at_the_next_bars_close_without_exit_rules_only():
+    rising = bars(FLAT, FLAT, (100.0, 102.0, 99.0, 101.0), (101.0, 103.0, 100.0, 102.0), FLAT)
+    scenario = make_scenario(rising, entries=[0, 1, 0, 0, 0], exits=[0, 0, 1, 0, 0], fill="next_close",
+                             cash=10_000.0, fee=0.001)
+    fills = ENGINE.run(scenario, "contract").fills
+    assert [(f.bar, f.side, f.price) for f in fills] == [(2, "buy", 101.0), (3, "sell", 102.0)]
+    assert [f.fee for f in fills] == pytest.approx([10 * 101.0 * 0.001, 10 * 102.0 * 0.001], rel=1e-9)
+    with pytest.raises(Unsupported) as info:
+        ENGINE.run(make_scenario(rising, entries=[0, 1, 0, 0, 0], exits=[0] * 5, fill="next_close", stop_loss=0.05),
+                   "contract")
+    assert info.value.knob == "[execution] fill"
 
 
 def test_contract_runs_are_deterministic():

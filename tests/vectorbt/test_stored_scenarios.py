@@ -31,6 +31,11 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
         with pytest.raises(Unsupported, match=knobs[0]):
             run(s)
         return
+    c = s.spec.contract
+    if c.fill == "next_close" and (c.sizing_mode != "fixed" or c.has_exit_rules or s.market.n_assets != 1):
+        with pytest.raises(Unsupported, match=r"\[execution\] fill"):  # shifted signals: plain one-asset only
+            run(s)
+        return
     if s.spec.contract.sizing_mode == "target_weights":
         # rotation: adapters/_vectorbt_rotation.py (its own tests in test_rotation.py)
         r = run(s)
@@ -57,7 +62,9 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
 
 
 @pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
-                                  and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))])
+                                  and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))
+                                  # next_close with exit rules is unsupported (test above)
+                                  and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"])
 def test_hand_built_scenario_gives_its_written_down_fills(name):
     s = load_scenario(SCENARIOS_DIR / name)
     r = run(s)

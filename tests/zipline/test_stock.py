@@ -26,7 +26,7 @@ from harness.contract import BEHAVIOUR_DEFAULTS, KNOB_BY_FIELD, KNOBS
 from harness.docs import README, section
 from harness.engines import Unsupported
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
-from tests.builders import bars, make_scenario
+from tests.builders import bars, make_rotation, make_scenario
 
 pytestmark = pytest.mark.zipline
 
@@ -120,6 +120,15 @@ def test_what_the_public_api_cannot_express_is_unsupported():
         with pytest.raises(Unsupported) as info:
             ENGINE.run(scenario, "stock")
         assert info.value.knob == knob
+
+
+def test_an_order_zipline_fills_over_several_bars_is_unsupported():
+    # 1000 units at 100 against a volume of 1000: FixedBasisPointsSlippage fills 100 a bar (10% of the volume)
+    rotation = make_rotation([[100.0]] * 4, [[100.0]] * 4, {0: [1.0]}, fill="next_close", cash=100_000.0,
+                             units="whole")
+    with pytest.raises(Unsupported) as info:
+        ENGINE.run(rotation, "stock")
+    assert info.value.knob == "prices.csv volume" and "filled 100 of 1000" in info.value.why
 
 
 def test_cash_goes_below_zero_without_a_rejection():
