@@ -700,6 +700,13 @@ class Vectorbt(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
+        if contract.sizing_mode == "fixed" and scenario.market.n_assets != 1:
+            # The contract's signal portfolio shares ONE cash pool across assets and, within a bar, books
+            # every asset's exits before any asset's entries. from_signals with cash_sharing orders a bar's
+            # calls by its call_seq, not by that phase rule, and independent cash per column would be wrong.
+            raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: the "
+                                                 "adapter runs one-asset signal scenarios (one cash pool across "
+                                                 "several assets is not built)")
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
                                               or scenario.market.n_assets != 1):
             raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "
