@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from harness.contract import knob_key
+from harness.engines import ANY
 from harness.gate import validate
 from harness.registry import EngineEntry
 from harness.runner import run_engine
 from harness.scenario import scenario_names
+from tests.core.toy_engine import CONTRACT_KNOBS
 
 pytestmark = pytest.mark.reference  # the gate re-runs the reference engine for its root-cause search
 
@@ -34,7 +37,12 @@ def test_the_toy_engine_passes_every_stored_scenario_it_supports(runs):
         by_status.setdefault(c.status, []).append(c.scenario)
     assert set(by_status) <= {"pass", "unsupported"}, [(c.scenario, c.problems[:2]) for c in checks if c.status not in ("pass", "unsupported")]
     assert len(by_status["pass"]) >= 30
-    assert all(c.knob == "[sizing] mode" for c in checks if c.status == "unsupported")  # rotations only
+    # Unsupported only where the toy says so: a knob it does not declare, or a value outside its list
+    # (rotations: [sizing] mode; next_close: [execution] fill). Never a knob it declares as ANY.
+    declared_any = {knob_key(field) for field, accepted in CONTRACT_KNOBS.items() if accepted is ANY}
+    unsupported = {c.knob for c in checks if c.status == "unsupported"}
+    assert {knob_key("sizing_mode"), knob_key("fill")} <= unsupported
+    assert not unsupported & declared_any, unsupported & declared_any
 
 
 def test_its_twin_with_one_rule_changed_fails_and_the_search_names_the_knob(runs):

@@ -56,7 +56,9 @@ def test_the_readme_section_adds_an_engine_the_gate_judges(tmp_path):
     # Before it is filled in, the engine is an error, never a pass.
     assert run(copy, run_line.replace("reference", name)).returncode == 1
     # Step 2: fill in the class (the toy engine's capabilities and translation).
-    module.write_text(f'from tests.core.toy_engine import Toy\n\n\nclass Mine(Toy):\n    name = "{name}"\n')
+    # (the class keeps the scaffold's name: the generated tests/<name>/ test imports it)
+    cls = re.search(r"^class (\w+)\(Engine\)", skeleton, re.M).group(1)
+    module.write_text(f'from tests.core.toy_engine import Toy\n\n\nclass {cls}(Toy):\n    name = "{name}"\n')
     # Step 3: gate = true, run it, judge it.
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(
