@@ -1,4 +1,14 @@
-"""The adapter refuses what it cannot realise, loudly, instead of guessing."""
+"""The adapter refuses what it cannot realise, loudly, instead of guessing.
+
+Two layers refuse: the engine door (``Engine.run`` in harness/engines.py) raises
+:class:`Unsupported`, naming the knob, for a contract value outside
+``Vectorbt.capabilities`` and for what ``Vectorbt.check`` rules out; behind it, the
+adapter's own guards (``_check_supported`` in adapters/vectorbt.py) refuse every
+value and market shape its code was not taught. A :class:`Contract` validates its
+values on construction, so the adapter's guards are reached here with contracts
+built past that validation (:func:`unchecked`), as a knob added later, or a
+contract built by other code, would reach them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,16 @@ import dataclasses
 import numpy as np
 import pytest
 
+import adapters._vectorbt_rotation as vbt_rotation
 import adapters.vectorbt as vbt_adapter
 
-from harness.contract import Contract
+from harness.contract import BEHAVIOUR_KNOBS, KNOB_BY_FIELD, Contract
+from harness.engines import Unsupported
 from harness.scenario import Market, Scenario
-from tests.builders import bars, make_scenario
+from tests.builders import bars, make_rotation, make_scenario
 
 adapter = vbt_adapter.Vectorbt()
+CAPABILITIES = vbt_adapter.Vectorbt.capabilities["contract"]
 
 pytestmark = pytest.mark.vectorbt
 
@@ -33,6 +46,14 @@ def with_contract(s: Scenario, **changes) -> Scenario:
     return dataclasses.replace(s, spec=dataclasses.replace(s.spec, contract=contract))
 
 
+def unchecked(s: Scenario, **changes) -> Scenario:
+    """``s`` with its contract's fields changed without Contract's validation (frozen fields set directly)."""
+    contract = object.__new__(Contract)
+    for f in dataclasses.fields(Contract):
+        object.__setattr__(contract, f.name, changes.get(f.name, getattr(s.spec.contract, f.name)))
+    return dataclasses.replace(s, spec=dataclasses.replace(s.spec, contract=contract))
+
+
 def test_unknown_fill_mode_raises():
     # The contract admits no other fill mode (a Contract refuses it), so the timing step is asked directly.
     m = scenario().market
@@ -41,25 +62,84 @@ def test_unknown_fill_mode_raises():
 
 
 def test_unknown_sizing_mode_raises():
+    # a Contract refuses it on construction; one built past that is refused at the door, naming the knob
+    with pytest.raises(ValueError, match=r"\[sizing\] mode"):
+        with_contract(scenario(), sizing_mode="percent")
+    with pytest.raises(Unsupported, match="percent") as info:
+        adapter.run(unchecked(scenario(), sizing_mode="percent"))
+    assert info.value.knob == "[sizing] mode"
+    # and the signal path's own guard refuses it too
     with pytest.raises(NotImplementedError, match="sizing mode"):
-        adapter.run(with_contract(scenario(), sizing_mode="percent"))
+        vbt_adapter._check_supported(unchecked(scenario(), sizing_mode="percent"))
 
 
-def test_a_contract_knob_the_adapter_was_not_taught_raises(monkeypatch):
-    # stands in for a knob added to Contract later: the adapter must refuse it
-    monkeypatch.setattr(adapter, "_HANDLED_KNOBS", adapter._HANDLED_KNOBS - {"slippage"})
+def test_a_contract_knob_the_adapter_was_not_taught_raises():
+    # stands in for a knob added to Contract later: the door refuses what the capability table does not list
+    s = scenario()
+
+    class FutureContract:
+        """A contract with a knob this adapter has never heard of."""
+
+        def __getattr__(self, name):
+            return getattr(s.spec.contract, name)
+
+        def as_dict(self):
+            return {**s.spec.contract.as_dict(), "break_even_stop": 0.05}
+
+    future = dataclasses.replace(s, spec=dataclasses.replace(s.spec, contract=FutureContract()))
+    with pytest.raises(Unsupported, match="cannot express this knob") as info:
+        adapter.run(future)
+    assert info.value.knob == "break_even_stop"
+
+
+def test_a_knob_left_out_of_the_capability_table_is_unsupported(monkeypatch):
+    caps = {mode: {k: v for k, v in table.items() if k != "slippage"}
+            for mode, table in vbt_adapter.Vectorbt.capabilities.items()}
+    monkeypatch.setattr(vbt_adapter.Vectorbt, "capabilities", caps)
+    with pytest.raises(Unsupported) as info:
+        adapter.run(scenario())
+    assert info.value.knob == "[costs] slippage"
+
+
+def test_a_knob_the_signal_path_was_not_taught_raises(monkeypatch):
+    # behind the door: the signal path's own list of the knobs its code realises
+    monkeypatch.setattr(vbt_adapter, "_HANDLED_KNOBS", vbt_adapter._HANDLED_KNOBS - {"slippage"})
     with pytest.raises(NotImplementedError, match="slippage"):
         adapter.run(scenario())
 
 
-def test_every_contract_field_is_handled_or_explicitly_refused():
-    assert {f.name for f in dataclasses.fields(Contract)} == adapter._HANDLED_KNOBS | adapter._REFUSED_KNOBS
-    assert not adapter._HANDLED_KNOBS & adapter._REFUSED_KNOBS
+def test_a_knob_the_rotation_path_was_not_taught_raises(monkeypatch):
+    monkeypatch.setattr(vbt_rotation, "_HANDLED_KNOBS", vbt_rotation._HANDLED_KNOBS - {"units"})
+    px = [[100.0]] * 2
+    with pytest.raises(NotImplementedError, match="units"):
+        adapter.run(make_rotation(px, px, {0: [0.5]}))
+
+
+def test_the_capability_table_is_what_the_two_paths_realise():
+    # every knob the door lets through is one the signal or the rotation path realises, and no more
+    assert set(CAPABILITIES) == vbt_adapter._HANDLED_KNOBS | vbt_rotation._HANDLED_KNOBS
+    assert not vbt_adapter._HANDLED_KNOBS & vbt_adapter._REFUSED_KNOBS
+    assert vbt_adapter._REFUSED_KNOBS <= vbt_rotation._HANDLED_KNOBS
+    # every Contract field is either in the table or a behaviour knob (refused below away from its default)
+    fields = {f.name for f in dataclasses.fields(Contract)}
+    assert set(CAPABILITIES) <= fields
+    assert fields - set(CAPABILITIES) == {knob.field for knob in BEHAVIOUR_KNOBS}
+
+
+@pytest.mark.parametrize("knob", BEHAVIOUR_KNOBS, ids=lambda k: k.field)
+def test_every_behaviour_knob_away_from_the_contract_is_unsupported_naming_it(knob):
+    other = next(v for v in knob.choices if v != knob.default)
+    with pytest.raises(Unsupported) as info:
+        adapter.run(with_contract(scenario(), **{knob.field: other}))
+    assert info.value.knob == knob.key
 
 
 def test_rotation_knobs_are_refused_on_the_signal_path():
+    # a Contract refuses units with fixed sizing; one built past that is refused by the signal path
+    with pytest.raises(ValueError, match="units"):
+        with_contract(scenario(), units="whole")
     with pytest.raises(NotImplementedError, match="units"):
-        adapter.run(with_contract(scenario(), units="whole"))
+        adapter.run(unchecked(scenario(), units="whole"))
 
 
 def test_target_weights_without_weights_is_refused():
@@ -75,15 +155,26 @@ def test_target_weights_without_weights_is_refused():
     (dict(max_bars=True), "max_bars"),
 ])
 def test_bad_exit_knob_values_raise(changes, match):
+    # a Contract refuses them on construction; the door accepts any value of these knobs (ANY), so the
+    # adapter's own guard must refuse a contract built past that validation
     with pytest.raises(ValueError, match=match):
-        adapter.run(with_contract(scenario(), **changes))
+        with_contract(scenario(), **changes)
+    with pytest.raises(ValueError, match=f"vectorbt adapter: {match}"):
+        adapter.run(unchecked(scenario(), **changes))
 
 
 @pytest.mark.parametrize("changes, match", [(dict(stop_loss=0.05, stop_reference="open"), "stop_reference"),
                                             (dict(trailing_stop=0.05, trail_source="low"), "trail_source")])
 def test_unknown_exit_choices_raise(changes, match):
+    with pytest.raises(ValueError, match=match):
+        with_contract(scenario(), **changes)
+    # the door refuses a value outside the capability table, naming the knob
+    with pytest.raises(Unsupported) as info:
+        adapter.run(unchecked(scenario(), **changes))
+    assert info.value.knob == KNOB_BY_FIELD[match].key
+    # and the signal path's own guard refuses it too
     with pytest.raises(NotImplementedError, match=match):
-        adapter.run(with_contract(scenario(), **changes))
+        vbt_adapter._check_supported(unchecked(scenario(), **changes))
 
 
 def test_inconsistent_bars_raise_when_exit_rules_are_on():
@@ -103,8 +194,13 @@ def test_more_than_one_asset_raises():
     market = Market(timestamps=m.timestamps, assets=("A00", "A01"), open=two(m.open), high=two(m.high),
                     low=two(m.low), close=two(m.close), volume=two(m.volume),
                     entries=two(m.entries), exits=two(m.exits))
-    with pytest.raises(NotImplementedError, match="2 assets"):
+    # one cash pool across several assets is not built: the engine's check() refuses, naming what it lacks
+    with pytest.raises(Unsupported, match="2 assets") as info:
         adapter.run(dataclasses.replace(s, market=market))
+    assert info.value.knob == "scenario assets"
+    # and the signal path's own guard refuses it too
+    with pytest.raises(NotImplementedError, match="2 assets"):
+        vbt_adapter._check_supported(dataclasses.replace(s, market=market))
 
 
 def test_entry_and_exit_on_the_same_bar_raises():
@@ -125,7 +221,7 @@ def test_vectorbt_cash_tolerance_is_reported_not_hidden():
     # 10 @ 10 costs 100 > cash 100 - 1e-8: the contract rejects the entry, but vectorbt
     # accepts it (cost and cash agree to 1e-10 relative, inside its 1e-9 tolerance).
     s = make_scenario(THREE_BARS, entries=[1, 0, 0], exits=[0, 0, 0], cash=100 - 1e-8, size=10)
-    with pytest.raises(adapter.ContractDivergence, match="tolerance"):
+    with pytest.raises(vbt_adapter.ContractDivergence, match="tolerance"):
         adapter.run(s)
 
 

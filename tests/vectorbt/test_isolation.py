@@ -19,10 +19,13 @@ def test_vectorbt_is_the_pinned_version():
 
 
 def test_the_gate_finds_the_adapter_by_name():
-    from harness.engines import import_engine
+    from adapters.vectorbt import Vectorbt
+    from harness.engines import Engine, load_engine
 
-    module = import_engine("vectorbt")
-    assert module.ENGINE == "vectorbt"
-    assert module.FRAMEWORK == "vectorbt"
-    assert module.framework_version() == "1.2.0"
-    assert callable(module.run)
+    engine = load_engine("vectorbt")
+    assert type(engine) is Vectorbt and isinstance(engine, Engine)
+    assert engine.name == "vectorbt"
+    assert engine.framework == "vectorbt"
+    assert engine.framework_version() == "1.2.0"
+    assert engine.modes == ("contract",)
+    assert callable(engine.run)

@@ -14,6 +14,7 @@ import pytest
 
 from adapters._vectorbt_common import ContractDivergence
 from adapters._vectorbt_rotation import run_rotation
+from adapters.vectorbt import Vectorbt
 from engine.reference import Reference
 
 from harness.compare import compare_results
@@ -22,6 +23,7 @@ from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 from tests.builders import bars, make_rotation, make_scenario
 
 reference_run = Reference().run
+vectorbt_run = Vectorbt().run  # the engine door: dispatches target_weights scenarios to run_rotation
 
 pytestmark = pytest.mark.vectorbt
 
@@ -29,7 +31,7 @@ NAN = np.nan
 
 
 def run(scenario):
-    result = run_rotation(scenario)
+    result = vectorbt_run(scenario)
     validate_result(result)
     assert (result.engine, result.framework, result.framework_version) == ("vectorbt", "vectorbt", "1.2.0")
     assert result.final_value == result.equity[-1]
@@ -268,7 +270,7 @@ def test_all_in_buy_one_ulp_over_the_cash_is_a_declared_divergence():
     s = make_rotation(px, px, {0: [1.0]})
     assert [(r.asset, r.bar) for r in reference_run(s).rejections] == [("A00", 0)]
     with pytest.raises(ContractDivergence, match="contract divergence.*the contract rejects it"):
-        run_rotation(s)
+        vectorbt_run(s)
 
 
 def test_dust_order_vectorbt_treats_as_zero_is_a_declared_divergence():
@@ -278,7 +280,7 @@ def test_dust_order_vectorbt_treats_as_zero_is_a_declared_divergence():
     s = make_rotation(px, px, {0: [0.5], 1: [float(np.nextafter(0.5, 1.0))]})
     assert [f.bar for f in reference_run(s).fills] == [0, 1]
     with pytest.raises(ContractDivergence, match="dropped an order of 8.88"):
-        run_rotation(s)
+        vectorbt_run(s)
 
 
 def test_position_residue_vectorbt_rounds_to_zero_is_a_declared_divergence():
@@ -288,10 +290,11 @@ def test_position_residue_vectorbt_rounds_to_zero_is_a_declared_divergence():
     s = make_rotation(px, px, {0: [0.5], 1: [1e-10]})
     assert reference_run(s).fills[-1].size == pytest.approx(4.999999999, rel=1e-12)
     with pytest.raises(ContractDivergence, match="holds 0.0 units after the fill"):
-        run_rotation(s)
+        vectorbt_run(s)
 
 
 def test_refuses_fixed_size_scenarios():
+    # the rotation module's own guard (the door hands it target_weights scenarios only)
     s = make_scenario(bars((10.0, 11.0, 9.0, 10.0), (10.0, 11.0, 9.0, 10.0)), entries=[1, 0], exits=[0, 0])
     with pytest.raises(NotImplementedError, match="target_weights"):
         run_rotation(s)
@@ -300,7 +303,7 @@ def test_refuses_fixed_size_scenarios():
 def test_refuses_a_weight_for_an_asset_not_listed_yet():
     closes = [[NAN, 50.0], [100.0, 50.0]]
     with pytest.raises(ValueError, match="before it lists"):
-        run_rotation(make_rotation(closes, closes, {0: [0.0, 1.0]}))
+        vectorbt_run(make_rotation(closes, closes, {0: [0.0, 1.0]}))
 
 
 # ------------------------------------------------------------ against the reference engine

@@ -32,6 +32,12 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
             run(s)
         return
     c = s.spec.contract
+    if c.sizing_mode == "fixed" and s.market.n_assets != 1:
+        # one cash pool across several assets is not built for fixed-size signals: check() refuses, naming it
+        with pytest.raises(Unsupported, match=f"{s.market.n_assets} assets with fixed-size signals") as info:
+            run(s)
+        assert info.value.knob == "scenario assets"
+        return
     if c.fill == "next_close" and (c.sizing_mode != "fixed" or c.has_exit_rules or s.market.n_assets != 1):
         with pytest.raises(Unsupported, match=r"\[execution\] fill"):  # shifted signals: plain one-asset only
             run(s)
@@ -64,7 +70,10 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
 @pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
                                   and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))
                                   # next_close with exit rules is unsupported (test above)
-                                  and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"])
+                                  and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"
+                                  # so are several assets with fixed-size signals (test above)
+                                  and not (load_scenario(SCENARIOS_DIR / n).spec.contract.sizing_mode == "fixed"
+                                           and load_scenario(SCENARIOS_DIR / n).market.n_assets != 1)])
 def test_hand_built_scenario_gives_its_written_down_fills(name):
     s = load_scenario(SCENARIOS_DIR / name)
     r = run(s)
