@@ -52,6 +52,8 @@ N_REJECTION_FIELDS = 5
 @njit(cache=True)
 def _record(fills: np.ndarray, n_fills: int, asset: int, bar: int, side: int, size: float,
             price: float, fee: float, reason: int) -> int:
+    if n_fills >= fills.shape[0]:  # the buffers are sized by a proven bound: reaching it is a kernel bug
+        raise IndexError("kernel fill buffer overflow: more fills than the bound it was sized by")
     fills[n_fills, F_ASSET] = asset
     fills[n_fills, F_BAR] = bar
     fills[n_fills, F_SIDE] = side
@@ -64,6 +66,8 @@ def _record(fills: np.ndarray, n_fills: int, asset: int, bar: int, side: int, si
 
 @njit(cache=True)
 def _reject(rejections, n_rejected, asset, bar, side, size, reason):
+    if n_rejected >= rejections.shape[0]:
+        raise IndexError("kernel rejection buffer overflow: more rejections than the bound it was sized by")
     rejections[n_rejected, R_ASSET] = asset
     rejections[n_rejected, R_BAR] = bar
     rejections[n_rejected, R_SIDE] = side
@@ -414,10 +418,18 @@ def simulate_signals(
     ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
     """
     n_bars, n_assets = close.shape
-    fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
+    # Buffers sized by the signals, not by bars x assets: every buy fills one entry signal, and every
+    # sell closes a whole position one buy opened, so fills <= 2 x entries. A refused order is an entry
+    # signal's buy, or (open_exit_rules = "reject") a rule's sell on the bar its position closes, so
+    # rejections <= 2 x entries too.
+    n_entries = 0
+    for i in range(n_bars):
+        for j in range(n_assets):
+            if entries[i, j]:
+                n_entries += 1
+    fills = np.empty((2 * n_entries, N_FILL_FIELDS))
     n_fills = 0
-    # An entry and (open_exit_rules = "reject") a rule's sell can both be refused on one bar.
-    rejections = np.empty((2 * n_bars * n_assets, N_REJECTION_FIELDS))
+    rejections = np.empty((2 * n_entries, N_REJECTION_FIELDS))
     n_rejected = 0
     equity = np.empty(n_bars)
     position = np.zeros(n_assets)
@@ -832,8 +844,13 @@ def simulate_rotation(
     :func:`simulate_signals`.
     """
     n_bars, n_assets = close.shape
-    fills = np.empty((n_bars * n_assets, N_FILL_FIELDS))
-    rejections = np.empty((n_bars * n_assets, N_REJECTION_FIELDS))
+    # One order at most per asset per rebalance bar, each either filled or refused.
+    n_orders_max = 0
+    for i in range(n_bars):
+        if is_rebalance[i]:
+            n_orders_max += n_assets
+    fills = np.empty((n_orders_max, N_FILL_FIELDS))
+    rejections = np.empty((n_orders_max, N_REJECTION_FIELDS))
     n_fills = 0
     n_rejected = 0
     equity = np.empty(n_bars)

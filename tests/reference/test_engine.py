@@ -102,3 +102,25 @@ def test_an_entry_that_does_not_fit_in_cash_is_rejected_whole():
     assert r.fills == ()
     assert [(x.bar, x.side, x.size, x.reason) for x in r.rejections] == [(1, "buy", 10.0, "signal")]
     assert r.final_value == 1_000.0
+
+
+@pytest.mark.parametrize("name", ["multi_signals_close", "multi_signals_next_open", "knob_open_exit_rules_reject",
+                                  "rot_large_close", "rot_whole_rejected_next_open"])
+def test_kernel_buffers_are_sized_by_the_orders_not_by_bars_x_assets(name):
+    # Fills <= 2 x entry signals (each sell closes what one buy opened); rejections <= 2 x entries;
+    # a rotation places at most one order per asset per rebalance bar. Each stored scenario keeps within
+    # its bound (the kernel raises on overflow), and the bound is what the buffers hold.
+    import numpy as np
+
+    from engine.reference import _raw
+    from harness.scenario import SCENARIOS_DIR, load_scenario
+
+    scenario = load_scenario(SCENARIOS_DIR / name)
+    market = scenario.market
+    fills, n_fills, rejections, n_rejected, _ = _raw(scenario, scenario.spec.contract)
+    if scenario.spec.contract.sizing_mode == "target_weights":
+        bound = int(np.count_nonzero(market.rebalance)) * market.n_assets
+    else:
+        bound = 2 * int(np.count_nonzero(market.entries))
+    assert fills.shape[0] == rejections.shape[0] == bound < market.n_bars * market.n_assets
+    assert 0 < n_fills <= bound and n_rejected <= bound
