@@ -1,7 +1,7 @@
 """Backtrader stock mode (adapters/_backtrader_stock.py) on the stored scenarios.
 
 The cross-environment check (stock run vs the reference engine under the
-profile) is ``python -m adapters._backtrader_stock_check``; these tests hold
+profile) is the gate's (``nox -s validate``); these tests hold
 what can be checked in Backtrader's own environment: each ``knob_*``
 scenario's stock fills are exactly the ones its spec writes down (so stock
 Backtrader really does what each profile knob says), the knob values the
