@@ -49,8 +49,19 @@ def test_contract_mode_runs_every_kind_of_stored_scenario():
     assert kinds == {(m, f) for m in ("fixed", "target_weights") for f in ("close", "next_open")} | {("fixed", "next_close")}
 
 
+# Refused while running: ml4t went where its public API cannot stop it (adapters/ml4t.py, _contract_guards),
+# so the run is `unsupported` with this knob, never compared (and never a pass). Pinned, so that a change in
+# either direction shows.
+RUNTIME_REFUSALS = {"multi_signals_next_open": "[execution] reentry_block"}
+
+
 @pytest.mark.parametrize("name", RUNS)
 def test_contract_mode_matches_the_golden(name):
+    if name in RUNTIME_REFUSALS:
+        with pytest.raises(Unsupported) as refused:
+            CHECKS[name]()
+        assert refused.value.knob == RUNTIME_REFUSALS[name]
+        return
     assert CHECKS[name]() == []
 
 
