@@ -26,9 +26,9 @@ EVIDENCE: dict[str, str] = {
         "'for i in range(target_shape[0])'): a signal on the last bar is an order at that bar's price, its close "
         "when price=close (shifted signals, next_open and next_close, have no bar after the last one)"),
     "open_exit_first": (
-        "on every bar the stops are checked before the signals (nb.py:2083-2124, get_stop_price_nb), and when one is "
-        "hit 'Stop signal comes first' (nb.py:2130-2150): the bar's entries/exits are read only in the else branch "
-        "(nb.py:2151-2157, 'Read signals directly from arrays'), so a stop hit on the bar where a shifted exit "
+        "on every bar the stops are checked before the signals (nb.py:2083-2128, get_stop_price_nb), and when one is "
+        "hit 'Stop signal comes first' (nb.py:2132-2149): the bar's entries/exits are read only in the else branch "
+        "(nb.py:2150-2157, 'Read signals directly from arrays'), so a stop hit on the bar where a shifted exit "
         "signal fills at the open replaces it (a gap at its open price, an intrabar stop at its level)"),
     "gaps_first": (
         "the stop-loss slot is checked completely first, get_stop_price_nb (nb.py:1861-1890: open <= level -> open, "

@@ -55,7 +55,7 @@ from harness.scenario import Scenario
 __all__ = ["check", "run_signals", "simulate"]
 
 # vectorbt's log statuses for an entry refused for lack of cash (allow_partial=False turns a
-# would-be partial fill into PartialFill), nb.py:154-193
+# would-be partial fill into PartialFill), portfolio/nb.py:121, 164, 188 (buy_nb)
 _CASH_REJECTIONS = frozenset({OrderStatusInfo.PartialFill, OrderStatusInfo.NoCashLong,
                               OrderStatusInfo.CantCoverFees})
 
@@ -197,7 +197,7 @@ def run_signals(scenario: Scenario, contract: Contract) -> Output:
         status, info = int(log["res_status"]), int(log["res_status_info"])
         if status == OrderStatus.Filled:
             if log["res_side"] == OrderSide.Buy and log["res_size"] * log["res_price"] + log["res_fees"] > log["cash"]:
-                # vectorbt's cash check is is_close_or_less_nb (1e-9 relative, nb.py:165), no knob value says that
+                # vectorbt's cash check is is_close_or_less_nb (1e-9 relative, nb.py:152), no knob value says that
                 raise Unsupported(knob_key("cash_slack"), f"bar {int(log['idx'])}: vectorbt filled a buy costing more "
                                                           f"than the cash {float(log['cash'])!r}, within its 1e-9 "
                                                           "relative tolerance")
