@@ -235,3 +235,18 @@ def test_stock_runs_are_deterministic():
     a, b = ENGINE.run(scenario, "stock"), ENGINE.run(scenario, "stock")
     assert (a.fills, a.rejections, list(a.equity)) == (b.fills, b.rejections, list(b.equity))
     assert np.isfinite(a.final_value)
+
+
+def test_the_readme_witness_columns_are_the_engines_declarations():
+    from harness.contract import KNOBS
+    from harness.docs import README, section
+
+    rows = section(README.read_text(encoding="utf-8"), "witness").splitlines()
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    table = {cells[0].strip("`"): cells for cells in
+             ([c.strip() for c in row.strip("|").split("|")] for row in rows[2:])}
+    for mode in ENGINE.modes:
+        column = header.index(f"{ENGINE.name}/{mode}")
+        for knob in KNOBS:
+            entry = ENGINE.witness[mode].get(knob.field)
+            assert table[knob.key][column] == (entry[0] if entry else "-"), (mode, knob.key)
