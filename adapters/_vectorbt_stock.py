@@ -1,8 +1,8 @@
 """vectorbt 1.2.0 in ``stock`` mode: ``vbt.Portfolio.from_signals`` as its users write it.
 
-The run is one plain ``from_signals`` call with documented arguments only, no
-callback (vectorbt then takes its static simulator, portfolio/nb.py:1916
-``simulate_from_signals_nb``):
+The run is one plain ``from_signals`` call with documented arguments only and,
+unless the scenario has a time exit, no callback (vectorbt then takes its
+static simulator, portfolio/nb.py:1916 ``simulate_from_signals_nb``):
 
 - ``close``, ``open``, ``high``, ``low``; ``entries``/``exits`` as given with
   ``price=close`` (``fill = "close"``), or shifted one bar forward with
@@ -18,18 +18,24 @@ callback (vectorbt then takes its static simulator, portfolio/nb.py:1916
   that applies the slippage to stop fills; the default ``"stoplimit"`` fills
   them unslipped).
 
+A time exit (``max_bars``) is the one thing vectorbt 1.2.0 has no argument
+for (no time stop): the user's ``signal_func_nb`` returns the entries/exits as
+given plus an exit once the position is N bars old, counted from the bar it
+first sees the position (the bar after the entry fill); vectorbt still checks
+its own stops first and does not ask the function on a bar where one was hit.
+
 Nothing computes a stop level, a priority or a price: vectorbt's fills,
 rejections and portfolio value are read back as they are. Where stock vectorbt
 departs from the contract the departure is a behaviour knob of
 :data:`adapters._vectorbt_profile.PROFILE`; what it cannot express is
 unsupported (:func:`check`): a stop-loss together with a trailing stop
 (vectorbt has one SL slot), a trailing stop on the closes (vectorbt's hwm is
-the highs), a time exit (vectorbt 1.2.0 has no time stop), exit rules with
-``next_close`` fills (vectorbt would check the stops on the bar the shifted
-exit fills), several assets, rotations.
+the highs), stops with ``next_close`` fills (vectorbt would check the stops on
+the bar the shifted exit fills), several assets, rotations.
 
 Exit reasons: vectorbt 1.2.0's records do not say whether a sell was a stop.
-The same simulation is run a second time with vectorbt's own
+With a time exit, the callback records what it returned on each bar. Without
+one, the same simulation is run a second time with vectorbt's own
 ``dir_enex_signal_func_nb`` as ``signal_func_nb``, wrapped only to record the
 bars where vectorbt asked it for a signal (it is not asked on a bar where a
 stop was hit, nb.py:2676-2705); its order and log records must equal the
@@ -66,9 +72,9 @@ def check(scenario: Scenario, contract: Contract) -> None:
         raise Unsupported(knob_key("trailing_stop"), "stock vectorbt has one stop-loss slot (sl_stop, made trailing "
                                                      "by sl_trail): a stop-loss and a trailing stop together need an "
                                                      "adjust_sl_func_nb that computes the level")
-    if contract.has_exit_rules and contract.fill == "next_close":
-        raise Unsupported(knob_key("fill"), "next_close with exit rules: vectorbt checks a position's stops on the "
-                                            "bar its shifted exit fills at the close, before it")
+    if contract.has_stops and contract.fill == "next_close":
+        raise Unsupported(knob_key("fill"), "next_close with stops: vectorbt checks a position's stops on the bar "
+                                            "its shifted exit fills at the close, before it")
     market = scenario.market
     for name in ("open", "high", "low", "close"):
         if not np.all(np.isfinite(getattr(market, name))):
@@ -125,6 +131,34 @@ def _asked_signal_func_nb(c, entries, exits, direction, asked):
     return dir_enex_signal_func_nb(c, entries, exits, direction)
 
 
+# what _time_exit_signal_func_nb returned on a bar (vectorbt does not ask it on a bar where a stop was hit)
+_NOT_ASKED, _NO_EXIT, _SIGNAL_EXIT, _TIME_EXIT = -1, 0, 1, 2
+
+
+@njit
+def _time_exit_signal_func_nb(c, entries, exits, max_bars, entry_bar, said):
+    """The user's time exit: the entries/exits as given, plus an exit once the position is max_bars bars old.
+
+    vectorbt 1.2.0 has no time stop; the position's age is counted from the bar this function first sees it
+    (the bar after the entry fill: vectorbt asks it on every bar where no stop was hit).
+    """
+    i, col = c.i, c.col
+    if c.position_now > 0:
+        if entry_bar[col] < 0:
+            entry_bar[col] = i - 1
+        if exits[i, col]:
+            said[i, col] = _SIGNAL_EXIT
+            return False, True, False, False
+        if i - entry_bar[col] >= max_bars:
+            said[i, col] = _TIME_EXIT
+            return False, True, False, False
+        said[i, col] = _NO_EXIT
+        return False, False, False, False
+    entry_bar[col] = -1
+    said[i, col] = _NO_EXIT
+    return entries[i, col], exits[i, col], False, False
+
+
 def simulate(scenario: Scenario, contract: Contract, observe: bool = False):
     """The stock from_signals run (``observe``: the same run through the recording signal function)."""
     market = scenario.market
@@ -134,6 +168,15 @@ def simulate(scenario: Scenario, contract: Contract, observe: bool = False):
     kwargs = _arguments(contract)
     ohlc = dict(open=np.asarray(market.open, dtype=np.float64), high=np.asarray(market.high, dtype=np.float64),
                 low=np.asarray(market.low, dtype=np.float64))
+    if contract.max_bars is not None:
+        # the stock run is the time-exit callback's run; ``said`` records what it returned on each bar
+        said = np.full(entries.shape, _NOT_ASKED, dtype=np.int8)
+        entry_bar = np.full(entries.shape[1], -1, dtype=np.int64)
+        pf = vbt.Portfolio.from_signals(
+            close, signal_func_nb=_time_exit_signal_func_nb,
+            signal_args=(entries, exits, int(contract.max_bars), entry_bar, said),
+            price=price, **ohlc, **kwargs, log=True, freq="1D")
+        return (pf, said) if observe else pf
     if not observe:
         return vbt.Portfolio.from_signals(close, entries, exits, price=price, **ohlc, **kwargs, log=True, freq="1D")
     asked = np.zeros(entries.shape, dtype=np.bool_)
@@ -156,11 +199,14 @@ def _same_records(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _reasons(scenario: Scenario, contract: Contract, pf) -> list[str]:
     records = pf.order_records
-    if not contract.has_stops:
+    if not contract.has_exit_rules:
         return ["signal"] * len(records)
     observed, asked = simulate(scenario, contract, observe=True)
     if not (_same_records(observed.order_records, records) and _same_records(observed.log_records, pf.log_records)):
         raise RuntimeError(f"{scenario.name}: the recording run's records differ from the stock run's")
+    said = None
+    if contract.max_bars is not None:
+        said, asked = asked, asked != _NOT_ASKED
     req_price = {int(log["order_id"]): float(log["req_price"]) for log in pf.log_records if log["order_id"] >= 0}
     close = np.asarray(scenario.market.close, dtype=np.float64)
     sl_kind = "trailing_stop" if contract.trailing_stop is not None else "stop_loss"
@@ -172,7 +218,7 @@ def _reasons(scenario: Scenario, contract: Contract, pf) -> list[str]:
             entry_ref[col] = float(rec["price"]) if contract.stop_reference == "fill_price" else float(close[bar, col])
             reasons.append("signal")
         elif asked[bar, col]:
-            reasons.append("signal")
+            reasons.append("time_exit" if said is not None and said[bar, col] == _TIME_EXIT else "signal")
         elif contract.take_profit is None:
             reasons.append(sl_kind)
         elif contract.stop_loss is None and contract.trailing_stop is None:

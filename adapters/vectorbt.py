@@ -685,6 +685,7 @@ class Vectorbt(Engine):
             "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed",), "size": ANY,
             "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
+            "max_bars": ANY,
         },
     }
     profile = _STOCK_PROFILE
@@ -719,6 +720,7 @@ class Vectorbt(Engine):
             "stop_reference": ("configured", "stop_entry_price='close' or 'fillprice'"),
             "trailing_stop": ("native", "sl_stop=p, sl_trail=True (hwm: the highs)"),
             "trail_source": ("native", "high only: vectorbt's hwm rises with each bar's high"),
+            "max_bars": ("computed", "vectorbt 1.2.0 has no time stop: a signal_func_nb counts the position's bars"),
             "last_bar": ("native", "a signal on the last bar fills at its close"),
             "open_exit_first": ("native", "a stop hit on a bar replaces its signals"),
             "gaps_first": ("native", "the SL slot (gap, then intrabar) before the take-profit"),
@@ -726,10 +728,6 @@ class Vectorbt(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
-        if mode == "stock":
-            from adapters._vectorbt_stock import check
-
-            check(scenario, contract)
         if contract.sizing_mode == "fixed" and scenario.market.n_assets != 1:
             # The contract's signal portfolio shares ONE cash pool across assets and, within a bar, books
             # every asset's exits before any asset's entries. from_signals with cash_sharing orders a bar's
@@ -737,6 +735,10 @@ class Vectorbt(Engine):
             raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: the "
                                                  "adapter runs one-asset signal scenarios (one cash pool across "
                                                  "several assets is not built)")
+        if mode == "stock":
+            from adapters._vectorbt_stock import check
+
+            return check(scenario, contract)
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
                                               or scenario.market.n_assets != 1):
             raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "

@@ -156,13 +156,29 @@ def test_stop_fills_are_slipped_as_the_contract_says():
     assert got[1] == (3, "sell", 10.0, 110.0 * (1 - 0.05) * (1 - 0.002), "trailing_stop")
 
 
+@pytest.mark.parametrize("fill, bar, price", [("close", 4, 104.0), ("next_open", 5, 105.5),
+                                              ("next_close", 5, 105.0)])
+def test_a_time_exit_is_counted_from_the_entry_fill(fill, bar, price):
+    # vectorbt 1.2.0 has no time stop: the user's signal_func_nb exits once the position is 2 bars old
+    rising = bars(*[(100.0 + k + 0.5, 100.0 + k + 1.0, 100.0 + k, 100.0 + k) for k in range(8)])
+    got, profile, contract = _both(make_scenario(rising, entries=[0, 0, 1, 0, 0, 0, 0, 0], exits=[0] * 8, fill=fill,
+                                                 max_bars=2))
+    assert got == profile == contract
+    assert got[1] == (bar, "sell", 10.0, price, "time_exit")
+
+
+def test_a_stop_on_the_time_exit_bar_wins():
+    ohlc = bars(FLAT, FLAT, FLAT, (100.0, 101.0, 94.0, 100.0), FLAT)
+    got, profile, _ = _both(make_scenario(ohlc, entries=[0, 1, 0, 0, 0], exits=[0] * 5, max_bars=2, stop_loss=0.05))
+    assert got == profile == [(1, "buy", 10.0, 100.0, "signal"), (3, "sell", 10.0, 95.0, "stop_loss")]
+
+
 # ---------------------------------------------------------------------------- what the public API cannot say
 
 
 @pytest.mark.parametrize("knobs, knob", [
     (dict(stop_loss=0.05, trailing_stop=0.08), "[exits] trailing_stop"),  # one SL slot
     (dict(trailing_stop=0.08, trail_source="close"), "[exits] trail_source"),  # vectorbt's hwm is the highs
-    (dict(max_bars=2), "[exits] max_bars"),  # no time stop in vectorbt 1.2.0
     (dict(stop_loss=0.05, fill="next_close"), "[execution] fill"),  # stops checked before the shifted exit
 ])
 def test_what_the_public_api_cannot_express_is_unsupported(knobs, knob):
@@ -201,7 +217,8 @@ def test_the_recording_run_makes_the_stock_runs_records(name):
     assert stock._same_records(pf.order_records, observed.order_records)
     assert stock._same_records(pf.log_records, observed.log_records)
     assert len(pf.order_records) >= 2 and asked.any()
-    # the stock run passes no callback: vectorbt's static simulator
+    # without a time exit the stock run passes no callback: vectorbt's static simulator
+    assert contract.max_bars is None
     assert "signal_func_nb" not in stock._arguments(contract) and "adjust_sl_func_nb" not in stock._arguments(contract)
 
 
@@ -223,6 +240,12 @@ def test_the_profile_is_documented_and_witnessed():
     (NB, 2133, "# Stop signal comes first"),
     (NB, 2150, "else:"),
     (NB, 2151, "# Read signals directly from arrays"),
+    (NB, 2418, "def simulate_from_signal_func_nb("),
+    (NB, 2563, "for i in range(target_shape[0]):"),
+    (NB, 2652, "if np.isnan(stop_price) and not np.isnan(tp_curr_stop[col]):"),
+    (NB, 2677, "# Stop signal comes first"),
+    (NB, 2694, "else:"),
+    (NB, 2695, "# User-defined signal comes first"),
     (BASE, 3000, "can_use_static = ("),
 ])
 def test_the_evidence_cites_the_installed_vectorbt(path, line, text):
