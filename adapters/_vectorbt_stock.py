@@ -31,7 +31,15 @@ departs from the contract the departure is a behaviour knob of
 unsupported (:func:`check`): a stop-loss together with a trailing stop
 (vectorbt has one SL slot), a trailing stop on the closes (vectorbt's hwm is
 the highs), stops with ``next_close`` fills (vectorbt would check the stops on
-the bar the shifted exit fills), several assets, rotations.
+the bar the shifted exit fills), several assets with signals.
+
+Rotations (:func:`run_rotation`): ``vbt.Portfolio.from_orders(close,
+size=w, size_type="targetpercent", group_by=True, cash_sharing=True,
+call_seq="auto", fees=f, slippage=s, init_cash=cash, allow_partial=False)``,
+``w`` NaN off the rebalance bars; ``close`` fills and fractional units only
+(:func:`check_rotation` says why not the others). vectorbt's fills are read
+back as they are; a refused buy is reported with the size vectorbt asked for,
+recomputed from its logged state with its own arithmetic.
 
 Exit reasons: vectorbt 1.2.0's records do not say whether a sell was a stop.
 With a time exit, the callback records what it returned on each bar. Without
@@ -257,4 +265,72 @@ def run_signals(scenario: Scenario, contract: Contract) -> Output:
     value = np.asarray(pf.value().to_numpy(), dtype=np.float64)
     if value.ndim == 2:
         value = value[:, 0]
+    return Output(fills=fills, rejections=rejections, equity=value, final_value=float(value[-1]))
+
+
+# --------------------------------------------------------------------------------------------- rotation
+
+
+def check_rotation(scenario: Scenario, contract: Contract) -> None:
+    """Rotations stock from_orders expresses: close fills, fractional units, every price listed."""
+    if contract.fill != "close":
+        raise Unsupported(knob_key("fill"), f"{contract.fill} rotation: from_orders values the portfolio and sizes "
+                                            "target percents at the order price (val_price=np.inf, the default), "
+                                            "the fill bar's price, not the deciding bar's close")
+    if contract.units != "fractional":
+        raise Unsupported(knob_key("units"), "whole units: size_granularity=1 cuts a buy that does not fit short "
+                                             "(allow_partial=True) or refuses every order that is not already whole "
+                                             "(allow_partial=False, buy_nb/sell_nb compare the floored size with "
+                                             "the request)")
+    market = scenario.market
+    for name in ("open", "high", "low", "close"):
+        if not np.all(np.isfinite(getattr(market, name))):
+            raise Unsupported("prices.csv", f"non-finite {name} prices (bars where an asset is not listed)")
+
+
+def simulate_rotation(scenario: Scenario, contract: Contract):
+    """The stock from_orders run: target percents on rebalance bars, one cash pool, sells first."""
+    market = scenario.market
+    weights = np.array(market.weights, dtype=np.float64, copy=True)
+    weights[~np.asarray(market.rebalance)] = np.nan
+    close = pd.DataFrame(np.asarray(market.close, dtype=np.float64), index=pd.RangeIndex(market.n_bars),
+                         columns=list(market.assets))
+    return vbt.Portfolio.from_orders(close, size=weights, size_type="targetpercent", group_by=True,
+                                     cash_sharing=True, call_seq="auto", fees=float(contract.fee),
+                                     slippage=float(contract.slippage), init_cash=float(contract.cash),
+                                     allow_partial=False, log=True, freq="1D")
+
+
+def run_rotation(scenario: Scenario, contract: Contract) -> Output:
+    from adapters._vectorbt_rotation import _order_units  # vectorbt's own size arithmetic, for refused orders
+
+    pf = simulate_rotation(scenario, contract)
+    fills = [make_fill(scenario, asset_index=int(rec["col"]), bar=int(rec["idx"]),
+                       side="buy" if int(rec["side"]) == OrderSide.Buy else "sell", size=float(rec["size"]),
+                       price=float(rec["price"]), fee=float(rec["fees"]), reason="rebalance")
+             for rec in pf.order_records]
+    rejections = []
+    for log in pf.log_records:
+        status, info = int(log["res_status"]), int(log["res_status_info"])
+        where = f"{scenario.name}: bar {int(log['idx'])}, asset {scenario.market.assets[int(log['col'])]}"
+        if status == OrderStatus.Filled:
+            if log["res_side"] == OrderSide.Buy and log["res_size"] * log["res_price"] + log["res_fees"] > log["cash"]:
+                raise Unsupported(knob_key("cash_slack"), f"{where}: vectorbt filled a buy costing more than the cash "
+                                                          f"{float(log['cash'])!r}, within its 1e-9 relative tolerance")
+            continue
+        if status == OrderStatus.Ignored and info in (OrderStatusInfo.SizeNaN, OrderStatusInfo.SizeZero):
+            continue  # no weight on this bar, or nothing to trade
+        if status == OrderStatus.Rejected and info == OrderStatusInfo.MinSizeNotReached:
+            raise Unsupported(knob_key("min_order_value"), f"{where}: vectorbt refused an order below its min_size "
+                                                           "(1e-8 units by default)")
+        if status == OrderStatus.Rejected and info in _CASH_REJECTIONS:
+            units = _order_units(np.array([log["req_size"]]), np.array([log["value"]]), np.array([log["val_price"]]),
+                                 np.array([log["position"]]), whole=False, vectorbt=True)
+            if not units[0] > 0:
+                raise RuntimeError(f"{where}: a cash rejection of a sell")
+            rejections.append(make_rejection(scenario, asset_index=int(log["col"]), bar=int(log["idx"]), side="buy",
+                                             size=float(units[0]), reason="rebalance"))
+            continue
+        raise RuntimeError(f"{where}: vectorbt did not fill an order (status {status}, info {info})")
+    value = np.asarray(pf.value(), dtype=np.float64).reshape(-1)
     return Output(fills=fills, rejections=rejections, equity=value, final_value=float(value[-1]))

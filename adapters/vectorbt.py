@@ -682,8 +682,8 @@ class Vectorbt(Engine):
         },
         # stock: adapters/_vectorbt_stock.py (plain from_signals; what it cannot express: its check())
         "stock": {
-            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed",), "size": ANY,
-            "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"),
+            "size": ANY, "units": ("fractional",), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
             "max_bars": ANY,
         },
@@ -711,7 +711,9 @@ class Vectorbt(Engine):
             "fill": ("configured", "price=close; next_open: entries/exits shifted one bar and price=open; next_close: "
                                    "shifted, price=close (no exit rules)"),
             "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
-            "sizing_mode": ("native", "from_signals(size=size, size_type='amount')"),
+            "sizing_mode": ("native", "from_signals(size=size, size_type='amount'); from_orders(size=w, "
+                                      "size_type='targetpercent', group_by=True, cash_sharing=True, call_seq='auto')"),
+            "units": ("native", "fractional: from_orders sizes w * V / price - position"),
             "size": ("native", "size=size"),
             "fee": ("configured", "fees=f"),
             "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),
@@ -736,9 +738,9 @@ class Vectorbt(Engine):
                                                  "adapter runs one-asset signal scenarios (one cash pool across "
                                                  "several assets is not built)")
         if mode == "stock":
-            from adapters._vectorbt_stock import check
+            from adapters._vectorbt_stock import check, check_rotation
 
-            return check(scenario, contract)
+            return check(scenario, contract) if contract.sizing_mode == "fixed" else check_rotation(scenario, contract)
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
                                               or scenario.market.n_assets != 1):
             raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "
@@ -752,6 +754,10 @@ class Vectorbt(Engine):
         return _run_signals(scenario)
 
     def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
+        if mode == "stock":
+            from adapters._vectorbt_stock import run_rotation as run_stock_rotation
+
+            return run_stock_rotation(scenario, contract)
         from adapters._vectorbt_rotation import run_rotation
 
         return run_rotation(scenario)

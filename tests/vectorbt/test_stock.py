@@ -173,6 +173,21 @@ def test_a_stop_on_the_time_exit_bar_wins():
     assert got == profile == [(1, "buy", 10.0, 100.0, "signal"), (3, "sell", 10.0, 95.0, "stop_loss")]
 
 
+def test_a_rotation_is_from_orders_target_percent_and_a_last_bar_rebalance_fills():
+    # 1% fee: the second 60% buy of bar 0 does not fit and is refused whole; the last bar's rebalance fills
+    rotation = make_rotation([[100.0, 50.0]] * 4, [[100.0, 50.0], [100.0, 50.0], [110.0, 40.0], [100.0, 50.0]],
+                             {0: [0.6, 0.6], 2: [0.0, 1.0], 3: [0.5, 0.5]}, fill="close", cash=1000.0, fee=0.01,
+                             slippage=0.001)
+    run = ENGINE.run(rotation, "stock")
+    expected = expected_under_profile(rotation)
+    assert compare_results(expected, run).status == "pass"
+    got = [(f.bar, f.asset, f.side, f.size) for f in run.fills]
+    assert got[:2] == [(0, "A00", "buy", 6.0), (2, "A00", "sell", 6.0)] and got[2][:3] == (3, "A00", "buy")
+    assert [(r.bar, r.asset, r.size) for r in run.rejections][0] == (0, "A01", 12.0)
+    contract = reference_result(rotation, rotation.spec.contract)
+    assert [f.bar for f in contract.fills] == [0, 2]  # the contract: a last-bar rebalance never fills
+
+
 # ---------------------------------------------------------------------------- what the public API cannot say
 
 
@@ -188,12 +203,18 @@ def test_what_the_public_api_cannot_express_is_unsupported(knobs, knob):
     assert info.value.knob == knob
 
 
-def test_rotations_and_several_assets_are_unsupported():
-    rotation = make_rotation([[100.0]] * 4, [[100.0]] * 4, {0: [1.0]}, fill="close", cash=10_000.0,
-                             units="fractional")
+@pytest.mark.parametrize("fill, units, knob", [
+    ("next_open", "fractional", "[execution] fill"),  # from_orders sizes at the order price, the open
+    ("close", "whole", "[sizing] units"),  # size_granularity cuts a buy short, or refuses unwhole orders
+])
+def test_rotations_other_than_close_fractional_are_unsupported(fill, units, knob):
+    rotation = make_rotation([[100.0]] * 4, [[100.0]] * 4, {0: [1.0]}, fill=fill, cash=10_000.0, units=units)
     with pytest.raises(Unsupported) as info:
         ENGINE.run(rotation, "stock")
-    assert info.value.knob == "[sizing] mode"
+    assert info.value.knob == knob
+
+
+def test_several_assets_with_signals_are_unsupported():
     with pytest.raises(Unsupported) as info:
         ENGINE.run(load_scenario(SCENARIOS_DIR / "multi_signals_next_close"), "stock")
     assert info.value.knob == "scenario assets"
