@@ -90,6 +90,7 @@ from numba import njit
 from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
 
 from adapters._vectorbt_common import ContractDivergence
+from adapters._vectorbt_profile import EVIDENCE as _STOCK_EVIDENCE, PROFILE as _STOCK_PROFILE
 from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES, knob_key
 from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
 from harness.results import Fill, Rejection
@@ -679,7 +680,16 @@ class Vectorbt(Engine):
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
             "max_bars": ANY,
         },
+        # stock: adapters/_vectorbt_stock.py (plain from_signals; what it cannot express: its check())
+        "stock": {
+            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"),
+            "size": ANY, "units": ("fractional",), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
+            "max_bars": ANY,
+        },
     }
+    profile = _STOCK_PROFILE
+    profile_evidence = _STOCK_EVIDENCE
     witness = {
         "contract": {
             "fill": ("configured", "price=close; next_open: signals shifted one bar and price=open; next_close: "
@@ -697,6 +707,26 @@ class Vectorbt(Engine):
             "trail_source": ("computed", "high: vectorbt's own hwm; close: adjust_sl_func_nb folds the closes in"),
             "max_bars": ("computed", "signal_func_nb counts bars since the entry fill and returns an exit"),
         },
+        "stock": {
+            "fill": ("configured", "price=close; next_open: entries/exits shifted one bar and price=open; next_close: "
+                                   "shifted, price=close (no exit rules)"),
+            "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
+            "sizing_mode": ("native", "from_signals(size=size, size_type='amount'); from_orders(size=w, "
+                                      "size_type='targetpercent', group_by=True, cash_sharing=True, call_seq='auto')"),
+            "units": ("native", "fractional: from_orders sizes w * V / price - position"),
+            "size": ("native", "size=size"),
+            "fee": ("configured", "fees=f"),
+            "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),
+            "stop_loss": ("native", "sl_stop=p (not with a trailing stop: one SL slot)"),
+            "take_profit": ("native", "tp_stop=q"),
+            "stop_reference": ("configured", "stop_entry_price='close' or 'fillprice'"),
+            "trailing_stop": ("native", "sl_stop=p, sl_trail=True (hwm: the highs)"),
+            "trail_source": ("native", "high only: vectorbt's hwm rises with each bar's high"),
+            "max_bars": ("computed", "vectorbt 1.2.0 has no time stop: a signal_func_nb counts the position's bars"),
+            "last_bar": ("native", "a signal on the last bar fills at its close"),
+            "open_exit_first": ("native", "a stop hit on a bar replaces its signals"),
+            "gaps_first": ("native", "the SL slot (gap, then intrabar) before the take-profit"),
+        },
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
@@ -707,15 +737,27 @@ class Vectorbt(Engine):
             raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: the "
                                                  "adapter runs one-asset signal scenarios (one cash pool across "
                                                  "several assets is not built)")
+        if mode == "stock":
+            from adapters._vectorbt_stock import check, check_rotation
+
+            return check(scenario, contract) if contract.sizing_mode == "fixed" else check_rotation(scenario, contract)
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
                                               or scenario.market.n_assets != 1):
             raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "
                                                 "(shifted signals, price=close)")
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
+        if mode == "stock":
+            from adapters._vectorbt_stock import run_signals
+
+            return run_signals(scenario, contract)
         return _run_signals(scenario)
 
     def run_rotation(self, scenario: Scenario, contract, mode: str) -> Output:
+        if mode == "stock":
+            from adapters._vectorbt_stock import run_rotation as run_stock_rotation
+
+            return run_stock_rotation(scenario, contract)
         from adapters._vectorbt_rotation import run_rotation
 
         return run_rotation(scenario)
