@@ -27,5 +27,5 @@ def test_the_gate_finds_the_adapter_by_name():
     assert engine.name == "vectorbt"
     assert engine.framework == "vectorbt"
     assert engine.framework_version() == "1.2.0"
-    assert engine.modes == ("contract",)
+    assert engine.modes == ("contract", "stock")
     assert callable(engine.run)
