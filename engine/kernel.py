@@ -41,6 +41,11 @@ NO_ORDER = 0
 ORDER_ENTRY = 1
 ORDER_EXIT = -1
 
+# simulate_signals' sizing: [sizing] mode fixed, percent_of_equity, target_value.
+SIZING_FIXED = 0
+SIZING_PERCENT_OF_EQUITY = 1
+SIZING_TARGET_VALUE = 2
+
 # Fill record columns (float64 matrix): asset, bar, side, size, price, fee, reason.
 F_ASSET, F_BAR, F_SIDE, F_SIZE, F_PRICE, F_FEE, F_REASON = range(7)
 N_FILL_FIELDS = 7
@@ -77,46 +82,68 @@ def _reject(rejections, n_rejected, asset, bar, side, size, reason):
 
 
 @njit(cache=True)
-def cap_buy(price: float, slippage: float, high: float, cap: bool, ledger: bool = False) -> float:
-    """A market buy at ``price``: slipped up (``ledger``: p + p * s), and (``slippage_cap = "bar"``,
-    s > 0) at most ``high``."""
-    p = price + price * slippage if ledger else price * (1.0 + slippage)
-    if cap and slippage > 0.0 and p > high:
+def cap_buy(price: float, slip, high: float, cap: bool, ledger: bool = False) -> float:
+    """A market buy at ``price``, ``slip`` = (s, a): slipped up to p * (1 + s) + a (``ledger``: (p + p * s)
+    + a), and (``slippage_cap = "bar"``, s > 0 or a > 0) at most ``high``."""
+    s, a = slip
+    p = price + price * s if ledger else price * (1.0 + s)
+    if a != 0.0:
+        p = p + a
+    if cap and (s > 0.0 or a > 0.0) and p > high:
         return high
     return p
 
 
 @njit(cache=True)
-def cap_sell(price: float, slippage: float, low: float, cap: bool, ledger: bool = False) -> float:
-    """A sell at ``price``: slipped down (``ledger``: p - p * s), and (``slippage_cap = "bar"``, s > 0)
-    at least ``low``."""
-    p = price - price * slippage if ledger else price * (1.0 - slippage)
-    if cap and slippage > 0.0 and p < low:
+def cap_sell(price: float, slip, low: float, cap: bool, ledger: bool = False) -> float:
+    """A sell at ``price``, ``slip`` = (s, a): slipped down to p * (1 - s) - a (``ledger``: (p - p * s)
+    - a), and (``slippage_cap = "bar"``, s > 0 or a > 0) at least ``low``."""
+    s, a = slip
+    p = price - price * s if ledger else price * (1.0 - s)
+    if a != 0.0:
+        p = p - a
+    if cap and (s > 0.0 or a > 0.0) and p < low:
         return low
     return p
 
 
 @njit(cache=True)
-def fee_of(fee_rate: float, size: float, price: float, ledger: bool) -> float:
-    """The fee of a fill: f * size * price (``ledger``: size * price * f)."""
-    if ledger:
-        return size * price * fee_rate
-    return fee_rate * size * price
+def fee_of(fees, size: float, price: float, ledger: bool) -> float:
+    """The fee of a fill, ``fees`` = (f, fixed_fee, per_share, min_fee): f * size * price (``ledger``:
+    size * price * f), then + max(per_share * size, min_fee), then + fixed_fee."""
+    f, fixed_fee, per_share, min_fee = fees
+    fee = size * price * f if ledger else f * size * price
+    if per_share != 0.0 or min_fee != 0.0:
+        fee = fee + max(per_share * size, min_fee)
+    if fixed_fee != 0.0:
+        fee = fee + fixed_fee
+    return fee
 
 
 @njit(cache=True)
-def fits(size: float, price: float, fee_rate: float, cash: float, cash_slack: float, ledger: bool) -> bool:
+def fits(size: float, price: float, fees, cash: float, cash_slack: float, ledger: bool) -> bool:
     """Whether a buy of ``size`` at ``price`` fits in ``cash`` (``cash_slack``: see ``harness.contract``)."""
-    fee = fee_of(fee_rate, size, price, ledger)
+    fee = fee_of(fees, size, price, ledger)
     if cash_slack == 0.0:
         return not size * price + fee > cash
     return not size * price > (cash - fee) + cash_slack
 
 
 @njit(cache=True)
-def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fee_rate, reason, ledger=False):
+def check_fee(fees, size: float, close: float) -> float:
+    """``submit_check``'s fee of an order of ``size`` (unsigned) at ``close``: size * f * close, then
+    + max(per_share * size, min_fee) + fixed_fee."""
+    f, fixed_fee, per_share, min_fee = fees
+    fee = size * f * close
+    if per_share != 0.0 or min_fee != 0.0 or fixed_fee != 0.0:
+        fee = fee + (max(per_share * size, min_fee) + fixed_fee)
+    return fee
+
+
+@njit(cache=True)
+def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fees, reason, ledger=False):
     """Sell ``qty`` units of ``asset`` at ``price`` (the fill price, after slippage)."""
-    fee = fee_of(fee_rate, qty, price, ledger)
+    fee = fee_of(fees, qty, price, ledger)
     position[asset] -= qty
     n_fills = _record(fills, n_fills, asset, bar, SELL, qty, price, fee, reason)
     if ledger:
@@ -125,23 +152,23 @@ def _sell(fills, n_fills, cash, position, asset, bar, price, qty, fee_rate, reas
 
 
 @njit(cache=True)
-def _sell_all(fills, n_fills, cash, position, asset, bar, price, fee_rate, reason, ledger=False):
+def _sell_all(fills, n_fills, cash, position, asset, bar, price, fees, reason, ledger=False):
     """Close the whole position of ``asset`` at ``price`` (the fill price, after slippage)."""
-    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, price, position[asset], fee_rate, reason,
+    cash, n_fills = _sell(fills, n_fills, cash, position, asset, bar, price, position[asset], fees, reason,
                           ledger)
     position[asset] = 0.0  # exactly flat, whatever the float arithmetic
     return cash, n_fills
 
 
 @njit(cache=True)
-def _buy(fills, n_fills, cash, position, asset, bar, price, size, fee_rate, reason, cash_slack=0.0, ledger=False):
+def _buy(fills, n_fills, cash, position, asset, bar, price, size, fees, reason, cash_slack=0.0, ledger=False):
     """Buy ``size`` units at ``price`` (after slippage) if it :func:`fits` in the cash; else reject it whole.
 
     Returns ``(cash, n_fills, filled)``.
     """
-    if not fits(size, price, fee_rate, cash, cash_slack, ledger):
+    if not fits(size, price, fees, cash, cash_slack, ledger):
         return cash, n_fills, False
-    fee = fee_of(fee_rate, size, price, ledger)
+    fee = fee_of(fees, size, price, ledger)
     cost = size * price + fee
     position[asset] += size
     n_fills = _record(fills, n_fills, asset, bar, BUY, size, price, fee, reason)
@@ -252,16 +279,16 @@ def near_integer(q: float) -> float:
 
 
 @njit(cache=True)
-def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slippage: float,
+def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slip: float,
                     slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
     """The fill price of a stop exit found by :func:`stop_exit` (a sell)."""
     if reason == REASON_TAKE_PROFIT:
         if at_open:
             # A take-profit gapped at the open: capped at its level, not at the low.
-            return cap_sell(price, slippage, tp_level, cap, ledger)
+            return cap_sell(price, slip, tp_level, cap, ledger)
         if not slip_take_profit:
             return price
-    return cap_sell(price, slippage, low, cap, ledger)
+    return cap_sell(price, slip, low, cap, ledger)
 
 
 @njit(cache=True)
@@ -280,7 +307,7 @@ def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
 
 
 @njit(cache=True)
-def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slippage, queue, gaps_first,
+def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slip, queue, gaps_first,
                slip_take_profit, cap, ledger=False, close_=np.nan, on_close=False):
     """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``
     (``on_close``: ``stop_trigger = "close"``, at ``close_``)."""
@@ -291,23 +318,44 @@ def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slippage, queu
         price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     if reason == NO_REASON:
         return np.nan, NO_REASON
-    return stop_fill_price(price, reason, at_open, low, tp_level, slippage, slip_take_profit, cap, ledger), reason
+    return stop_fill_price(price, reason, at_open, low, tp_level, slip, slip_take_profit, cap, ledger), reason
+
+
+@njit(cache=True)
+def entry_size(sizing: int, size: float, value: float, close: float, whole_units: bool,
+               near_integer_units: bool) -> float:
+    """The units an entry decided at ``close`` buys: ``size`` (``fixed``), size * value / close
+    (``percent_of_equity``, ``value`` the equity) or size / close (``target_value``); the last two made
+    whole by :func:`near_integer` (``order_rounding``) or, ``whole_units``, floored."""
+    if sizing == SIZING_FIXED:
+        return size
+    if sizing == SIZING_PERCENT_OF_EQUITY:
+        q = size * value / close
+    else:
+        q = size / close
+    if near_integer_units:
+        return near_integer(q)
+    if whole_units:
+        return np.floor(q)
+    return q
 
 
 @njit(cache=True)
 def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                  first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                  first_stop_bar, stop_ref, trail, i, open_, high, close, sizes, fees, slip, cap,
                   stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack,
                   ledger):
     """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order
-    (``next_close``, step 3: called with ``open_`` = close, at close[i])."""
+    (``next_close``, step 3: called with ``open_`` = close, at close[i]); ``sizes[j]``: the size decided
+    with asset j's entry."""
     for j in range(position.shape[0]):
         if pending[j] == ORDER_ENTRY:
             pending[j] = NO_ORDER
             if position[j] == 0.0:
+                size = sizes[j]
                 cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                             cap_buy(open_[i, j], slippage, high[i, j], cap, ledger),
-                                             size, fee_rate, REASON_SIGNAL, cash_slack, ledger)
+                                             cap_buy(open_[i, j], slip, high[i, j], cap, ledger),
+                                             size, fees, REASON_SIGNAL, cash_slack, ledger)
                 if filled:
                     entry_bar[j] = i
                     signal_bar[j] = i - 1
@@ -322,7 +370,7 @@ def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pendin
 
 @njit(cache=True)
 def _rule_exits(fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
-                open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
+                open_, high, low, close, fees, slip, stop_loss, take_profit, trailing_stop, trail_on_high,
                 use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
                 slip_take_profit, cap, ledger, pending, on_close, level_tick):
     """Step 2 for every asset, from its first stop bar, unless its exit is decided (``pending``): its
@@ -338,11 +386,11 @@ def _rule_exits(fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_
                     sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
                     tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                     trail[j] if use_trail else -np.inf,
-                    slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], on_close)
+                    slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], on_close)
             if reason == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
-                price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap, ledger), REASON_TIME_EXIT
+                price, reason = cap_sell(open_[i, j], slip, low[i, j], cap, ledger), REASON_TIME_EXIT
             if reason != NO_REASON:
-                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason, ledger)
+                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
                 exited[j] = True
                 rule_hit[j] = True
             elif use_trail:
@@ -394,6 +442,12 @@ def simulate_signals(
     level_tick: float = 0.0,
     cash_check: bool = True,
     order_near_integer: bool = False,
+    fixed_fee: float = 0.0,
+    per_share: float = 0.0,
+    min_fee: float = 0.0,
+    slippage_abs: float = 0.0,
+    sizing: int = SIZING_FIXED,
+    whole_units: bool = False,
 ):
     """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
 
@@ -412,8 +466,11 @@ def simulate_signals(
     (``arithmetic``), ``fill_next_close`` (``fill = "next_close"``; ``fill_next_open``
     is then false), ``stop_on_close_`` (``stop_trigger = "close"``), ``level_tick``,
     ``cash_check`` (false: ``cash_check = "none"``), ``order_near_integer``
-    (``order_rounding``). Returns ``(fills, n_fills, rejections, n_rejected,
-    equity)``: ``fills[:n_fills]`` are the fill records in execution order
+    (``order_rounding``). ``fixed_fee``, ``per_share``, ``min_fee`` and ``slippage_abs`` are the cost
+    knobs of the same names (0: off). ``sizing`` (``SIZING_*``, ``[sizing] mode``) says what ``size``
+    is: the units of every entry (``fixed``), the fraction of the equity (``percent_of_equity``) or the
+    value (``target_value``) an entry buys, sized at the decision bar's close (``whole_units``: floored).
+    Returns ``(fills, n_fills, rejections, n_rejected, equity)``: ``fills[:n_fills]`` are the fill records in execution order
     (columns ``F_*``), ``rejections[:n_rejected]`` the orders refused (columns
     ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
     """
@@ -436,6 +493,7 @@ def simulate_signals(
     pending = np.zeros(n_assets, dtype=np.int8)
     pending_reason = np.zeros(n_assets, dtype=np.int8)
     pending_late = np.zeros(n_assets, dtype=np.bool_)  # next_open: an early exit the stops still precede
+    pending_size = np.zeros(n_assets)  # a deferred entry's size, decided with it
     entry_bar = np.full(n_assets, -1, dtype=np.int64)
     signal_bar = np.full(n_assets, -1, dtype=np.int64)  # the entry's signal bar
     first_stop_bar = np.full(n_assets, -1, dtype=np.int64)
@@ -455,8 +513,10 @@ def simulate_signals(
     delay = 1 if stops_after_booking and fill_close else 0
     if not cash_check:
         cash_slack = np.inf  # no cash check: every buy fits
-    if order_near_integer:
+    if order_near_integer and sizing == SIZING_FIXED:
         size = near_integer(size)
+    fees = (fee_rate, fixed_fee, per_share, min_fee)
+    slip = (slippage, slippage_abs)
 
     exited = np.zeros(n_assets, dtype=np.bool_)
     rule_hit = np.zeros(n_assets, dtype=np.bool_)  # an exit rule triggered on this bar (filled or rejected)
@@ -479,7 +539,7 @@ def simulate_signals(
                             sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
                             tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                             trail[j] if use_trail else -np.inf,
-                            slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], stop_on_close_)
+                            slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], stop_on_close_)
                         if reason != NO_REASON:
                             rule_hit[j] = True
                     if reason == NO_REASON:
@@ -493,15 +553,15 @@ def simulate_signals(
                                     sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
                                     tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                                     trail[j] if use_trail else -np.inf,
-                                    slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j],
+                                    slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j],
                                     stop_on_close_)
                             if rule == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
                                 rule = REASON_TIME_EXIT
                             if rule != NO_REASON:
                                 n_rejected = _reject(rejections, n_rejected, j, i, SELL, position[j], rule)
                                 rule_hit[j] = True
-                        price, reason = cap_sell(open_[i, j], slippage, low[i, j], cap, ledger), pending_reason[j]
-                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fee_rate, reason, ledger)
+                        price, reason = cap_sell(open_[i, j], slip, low[i, j], cap, ledger), pending_reason[j]
+                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
                     exited[j] = True
                 pending_late[j] = False
 
@@ -510,18 +570,18 @@ def simulate_signals(
         if fill_next_open and not stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                first_stop_bar, stop_ref, trail, i, open_, high, close, pending_size, fees, slip, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
         if use_rules:
             cash, n_fills = _rule_exits(
                 fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
-                open_, high, low, close, fee_rate, slippage, stop_loss, take_profit, trailing_stop, trail_on_high,
+                open_, high, low, close, fees, slip, stop_loss, take_profit, trailing_stop, trail_on_high,
                 use_sl, use_tp, use_trail, use_stops, time_rule_bars, queue, gaps_first, trail_difference,
                 slip_take_profit, cap, ledger, pending, stop_on_close_, level_tick)
         if fill_next_open and stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, open_, high, close, size, fee_rate, slippage, cap,
+                first_stop_bar, stop_ref, trail, i, open_, high, close, pending_size, fees, slip, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
         # Phase 3 (next_close): orders decided on bar i-1 fill at close[i], all exits before all entries.
@@ -531,12 +591,12 @@ def simulate_signals(
                     pending[j] = NO_ORDER
                     if position[j] > 0.0:
                         cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
-                                                  cap_sell(close[i, j], slippage, low[i, j], cap, ledger),
-                                                  fee_rate, pending_reason[j], ledger)
+                                                  cap_sell(close[i, j], slip, low[i, j], cap, ledger),
+                                                  fees, pending_reason[j], ledger)
                         exited[j] = True
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, close, high, close, size, fee_rate, slippage, cap,
+                first_stop_bar, stop_ref, trail, i, close, high, close, pending_size, fees, slip, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
         # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
@@ -556,7 +616,7 @@ def simulate_signals(
                 if time_due and time_label_time_exit and fill_close:
                     reason = REASON_TIME_EXIT
                 if submit_check:
-                    sub_cash = (sub_cash + position[j] * close[i, j]) - position[j] * fee_rate * close[i, j]
+                    sub_cash = (sub_cash + position[j] * close[i, j]) - check_fee(fees, position[j], close[i, j])
                 late = early_exit_after_stops and use_stops and i == signal_bar[j] + 1
                 if deferred:
                     pending[j] = ORDER_EXIT
@@ -572,21 +632,30 @@ def simulate_signals(
                         sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
                         tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                         trail[j] if use_trail else -np.inf,
-                        slippage, queue, gaps_first, slip_take_profit, cap, ledger, close[nxt, j], stop_on_close_)
+                        slip, queue, gaps_first, slip_take_profit, cap, ledger, close[nxt, j], stop_on_close_)
                     if stop_reason != NO_REASON:
                         first_stop_bar[j] = min(first_stop_bar[j], nxt)
                         continue
                 cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
-                                          cap_sell(close[i, j], slippage, low[nxt, j], cap, ledger),
-                                          fee_rate, reason, ledger)
+                                          cap_sell(close[i, j], slip, low[nxt, j], cap, ledger),
+                                          fees, reason, ledger)
                 exited[j] = True
             # Phase 4: entries, ignored while long, while an order is pending, and (close) on an exit bar
             # (reentry_block = "rule_trigger": also on a bar where an exit rule of the asset triggered).
+            # percent_of_equity: every entry of this bar is sized from one value, cash + positions at close[i],
+            # as they stand before the first of them.
+            bar_value = 0.0
+            if sizing == SIZING_PERCENT_OF_EQUITY:
+                bar_value = cash
+                for j in range(n_assets):
+                    if position[j] != 0.0:
+                        bar_value += position[j] * close[i, j]
             for j in range(n_assets):
                 if not entries[i, j] or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
                     continue
-                if size == 0.0:
-                    continue  # order_rounding = "near_integer" made the entry 0 units: no order
+                q = entry_size(sizing, size, bar_value, close[i, j], whole_units, order_near_integer)
+                if not q > 0.0:
+                    continue  # an entry of 0 units (order_rounding, whole units, no equity): no order
                 if exited[j] and fill_close:
                     continue
                 if reentry_block_rule and rule_hit[j]:
@@ -594,26 +663,27 @@ def simulate_signals(
                 if submit_check:
                     # Rejected when it does not fit at close[i], unslipped, fee included; the running cash
                     # keeps the shortfall (a later entry of this bar sees it too).
-                    sub_cash = (sub_cash - size * close[i, j]) - size * fee_rate * close[i, j]
+                    sub_cash = (sub_cash - q * close[i, j]) - check_fee(fees, q, close[i, j])
                     if sub_cash < 0.0:
-                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if deferred else i, BUY, size,
+                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if deferred else i, BUY, q,
                                              REASON_SIGNAL)
                         continue
                 if deferred:
                     pending[j] = ORDER_ENTRY
+                    pending_size[j] = q
                 else:
                     cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                 cap_buy(close[i, j], slippage, high[nxt, j], cap, ledger),
-                                                 size, fee_rate, REASON_SIGNAL, cash_slack, ledger)
+                                                 cap_buy(close[i, j], slip, high[nxt, j], cap, ledger),
+                                                 q, fees, REASON_SIGNAL, cash_slack, ledger)
                     if filled:
                         entry_bar[j] = i
                         signal_bar[j] = i
                         first_stop_bar[j] = i + 1 + delay
-                        stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
+                        stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], q, ref_size_weighted)
                                        if stop_ref_is_fill_price else close[i, j])
                         trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
                     else:
-                        n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
+                        n_rejected = _reject(rejections, n_rejected, j, i, BUY, q, REASON_SIGNAL)
 
         if trail_entry_close and use_trail:
             # trail_entry_bar = "close": the entry-fill bar's close already raises the hwm.
@@ -723,7 +793,7 @@ def rebalance_orders(close_row, weights_row, position, opened, cash, whole_units
 
 @njit(cache=True)
 def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, bar, price_row,
-                       high_row, low_row, sizes, sequence, n_orders, fee_rate, slippage, cap, check_row, submit_check,
+                       high_row, low_row, sizes, sequence, n_orders, fees, slip, cap, check_row, submit_check,
                        truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger):
     """Execute one rebalance in sequence at ``price_row``; an order that does not fit is rejected whole.
 
@@ -742,9 +812,9 @@ def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, o
             j = sequence[k]
             q = sizes[j]
             if q < 0.0:
-                sub_cash = (sub_cash + -q * check_row[j]) - -q * fee_rate * check_row[j]
+                sub_cash = (sub_cash + -q * check_row[j]) - check_fee(fees, -q, check_row[j])
             elif q > 0.0:
-                sub_cash = (sub_cash - q * check_row[j]) - q * fee_rate * check_row[j]
+                sub_cash = (sub_cash - q * check_row[j]) - check_fee(fees, q, check_row[j])
                 passed[k] = sub_cash >= 0.0
     for k in range(n_orders):
         j = sequence[k]
@@ -769,29 +839,29 @@ def _execute_rebalance(fills, n_fills, rejections, n_rejected, cash, position, o
                 continue
             held = position[j]
             cash, n_fills = _sell(fills, n_fills, cash, position, j, bar,
-                                  cap_sell(price_row[j], slippage, low_row[j], cap, ledger), qty,
-                                  fee_rate, REASON_REBALANCE, ledger)
+                                  cap_sell(price_row[j], slip, low_row[j], cap, ledger), qty,
+                                  fees, REASON_REBALANCE, ledger)
             if sell_residue_tolerant:
                 scale = max(abs(held), qty)
                 if abs(position[j]) <= max(1e-12, 16.0 * (np.nextafter(scale, np.inf) - scale)):
                     position[j] = 0.0
             continue
         was_flat = position[j] == 0.0
-        price = cap_buy(price_row[j], slippage, high_row[j], cap, ledger)
-        if whole_partial and not fits(qty, price_row[j], fee_rate, cash, cash_slack, ledger):
+        price = cap_buy(price_row[j], slip, high_row[j], cap, ledger)
+        if whole_partial and not fits(qty, price_row[j], fees, cash, cash_slack, ledger):
             # The largest whole size that fits at the unslipped price; it must still fit at the fill price.
             lo = 0.0
             hi = np.floor(qty)
             while lo < hi:
                 mid = np.floor((lo + hi + 1.0) / 2.0)
-                if fits(mid, price_row[j], fee_rate, cash, cash_slack, ledger):
+                if fits(mid, price_row[j], fees, cash, cash_slack, ledger):
                     lo = mid
                 else:
                     hi = mid - 1.0
             qty = lo
         filled = False
         if qty > 0.0:
-            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar, price, qty, fee_rate,
+            cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar, price, qty, fees,
                                          REASON_REBALANCE, cash_slack, ledger)
         if not filled:
             n_rejected = _reject(rejections, n_rejected, j, bar, BUY, size, REASON_REBALANCE)
@@ -829,6 +899,10 @@ def simulate_rotation(
     fill_next_close: bool = False,
     cash_check: bool = True,
     order_near_integer: bool = False,
+    fixed_fee: float = 0.0,
+    per_share: float = 0.0,
+    min_fee: float = 0.0,
+    slippage_abs: float = 0.0,
 ):
     """Target-weight rotation with one shared cash pool on (n_bars, n_assets) arrays.
 
@@ -840,7 +914,8 @@ def simulate_rotation(
     ``rebalance_sequence``, ``slippage_cap``, ``submit_check``, ``last_bar``,
     ``order_size``, ``min_order_value``, ``whole_shortfall``, ``sell_residue``,
     ``cash_slack``, ``arithmetic``, ``cash_check``, ``order_rounding``);
-    their defaults are the contract. Returns the same tuple as
+    their defaults are the contract. ``fixed_fee``, ``per_share``, ``min_fee`` and ``slippage_abs`` are
+    the cost knobs of the same names (0: off). Returns the same tuple as
     :func:`simulate_signals`.
     """
     n_bars, n_assets = close.shape
@@ -868,13 +943,15 @@ def simulate_rotation(
     deferred = fill_next_open or fill_next_close
     if not cash_check:
         cash_slack = np.inf  # no cash check: every buy fits
+    fees = (fee_rate, fixed_fee, per_share, min_fee)
+    slip = (slippage, slippage_abs)
 
     for i in range(n_bars):
         if n_pending > 0:
             cash, n_fills, n_rejected, n_opened = _execute_rebalance(
                 fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i,
                 close[i] if fill_next_close else open_[i], high[i], low[i],
-                pending_sizes, pending_sequence, n_pending, fee_rate, slippage, cap, pending_check, submit_check,
+                pending_sizes, pending_sequence, n_pending, fees, slip, cap, pending_check, submit_check,
                 truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger)
             n_pending = 0
         if is_rebalance[i] and (i != last or (last_bar_fills and not deferred)):
@@ -891,7 +968,7 @@ def simulate_rotation(
                 nxt = i + 1 if i < last else i
                 cash, n_fills, n_rejected, n_opened = _execute_rebalance(
                     fills, n_fills, rejections, n_rejected, cash, position, opened, n_opened, i, close[i], high[nxt],
-                    low[nxt], sizes, sequence, n_orders, fee_rate, slippage, cap, close[i], submit_check,
+                    low[nxt], sizes, sequence, n_orders, fees, slip, cap, close[i], submit_check,
                     truncate_at_fill, whole_partial, sell_residue_tolerant, cash_slack, ledger)
         equity[i] = portfolio_value(cash, position, close[i], opened, ledger, True)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine import kernel
-from harness.contract import KNOBS, REASON_CODE, REASONS, SIDE_CODE, Contract
+from harness.contract import KNOBS, REASON_CODE, REASONS, SIDE_CODE, SIGNAL_SIZING_MODES, SIZING_FIELD, Contract
 from harness.engines import ANY, Engine, Output
 from harness.results import FillTable, Rejection
 from harness.scenario import Scenario
@@ -30,6 +30,14 @@ assert kernel.REASON_TAKE_PROFIT == REASON_CODE["take_profit"]
 assert kernel.REASON_TRAILING_STOP == REASON_CODE["trailing_stop"]
 assert kernel.REASON_TIME_EXIT == REASON_CODE["time_exit"]
 assert kernel.REASON_REBALANCE == REASON_CODE["rebalance"]
+
+# A signal scenario's [sizing] mode: the kernel's sizing code and the Contract field its ``size`` is.
+_SIGNAL_SIZING = {
+    "fixed": (kernel.SIZING_FIXED, SIZING_FIELD["fixed"]),
+    "percent_of_equity": (kernel.SIZING_PERCENT_OF_EQUITY, SIZING_FIELD["percent_of_equity"]),
+    "target_value": (kernel.SIZING_TARGET_VALUE, SIZING_FIELD["target_value"]),
+}
+assert set(_SIGNAL_SIZING) == set(SIGNAL_SIZING_MODES)
 
 _SIDE_NAME = {code: name for name, code in SIDE_CODE.items()}
 _OFF = np.nan
@@ -66,7 +74,12 @@ def _raw(scenario: Scenario, contract: Contract):
             contract.fill == "next_close",
             contract.cash_check == "reject",
             contract.order_rounding == "near_integer",
+            float(contract.fixed_fee),
+            float(contract.per_share),
+            float(contract.min_fee),
+            float(contract.slippage_abs),
         )
+    sizing, size = _SIGNAL_SIZING[contract.sizing_mode]
     return kernel.simulate_signals(
         np.ascontiguousarray(market.open),
         np.ascontiguousarray(market.high),
@@ -76,7 +89,7 @@ def _raw(scenario: Scenario, contract: Contract):
         np.ascontiguousarray(market.exits),
         contract.fill == "next_open",
         contract.cash,
-        contract.size,
+        float(getattr(contract, size)),
         contract.fee,
         contract.slippage,
         _OFF if contract.stop_loss is None else contract.stop_loss,
@@ -109,6 +122,12 @@ def _raw(scenario: Scenario, contract: Contract):
         float(contract.level_tick),
         contract.cash_check == "reject",
         contract.order_rounding == "near_integer",
+        float(contract.fixed_fee),
+        float(contract.per_share),
+        float(contract.min_fee),
+        float(contract.slippage_abs),
+        sizing,
+        contract.units == "whole",
     )
 
 

@@ -42,7 +42,11 @@ Side = Literal["buy", "sell"]
 Reason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance"]
 
 FILL_MODES: Final = ("close", "next_open", "next_close")
-SIZING_MODES: Final = ("fixed", "target_weights")
+SIZING_MODES: Final = ("fixed", "target_weights", "percent_of_equity", "target_value")
+SIGNAL_SIZING_MODES: Final = ("fixed", "percent_of_equity", "target_value")  # entry/exit signals (signals.csv)
+# The [sizing] field that sizes each mode's orders (target_weights: the weights file).
+SIZING_FIELD: Final = MappingProxyType({"fixed": "size", "target_weights": None, "percent_of_equity": "fraction",
+                                        "target_value": "value"})
 UNITS: Final = ("fractional", "whole")
 STOP_REFERENCES: Final = ("close", "fill_price")
 TRAIL_SOURCES: Final = ("high", "close")
@@ -124,7 +128,9 @@ KNOBS: Final[tuple[Knob, ...]] = (
     Knob(
         "sizing", "mode", str,
         "`fixed`: entry/exit signals (signals.csv); every entry buys `size` units, an exit sells the whole "
-        "position. `target_weights`: rotation to the weights in weights.csv on each rebalance bar.",
+        "position. `percent_of_equity`, `target_value`: the same signals, each entry sized at its decision bar's "
+        "close by `fraction` or `value`. `target_weights`: rotation to the weights in weights.csv on each "
+        "rebalance bar.",
         'mode = "fixed"',
         choices=SIZING_MODES, field_name="sizing_mode",
     ),
@@ -135,24 +141,79 @@ KNOBS: Final[tuple[Knob, ...]] = (
         bounds=(0.0, float("inf"), False, False), required=False,
     ),
     Knob(
+        "sizing", "fraction", float,
+        "`percent_of_equity` mode only (and required there): an entry decided on bar t buys p * V / close[t] "
+        "units, p this fraction and V = cash + each position * close[t] (asset order), the cash and positions "
+        "as they stand when step 4 starts on bar t (after that bar's exits and earlier fills; every entry of the "
+        "bar sees the same V). A size that is not > 0 places no order; a buy whose cost plus fee does not fit "
+        "in the cash at its fill is rejected whole, as in `fixed` mode.",
+        "fraction = 0.25",
+        bounds=(0.0, 1.0, False, True), required=False,
+    ),
+    Knob(
+        "sizing", "value", float,
+        "`target_value` mode only (and required there): an entry decided on bar t buys value / close[t] units. "
+        "A buy whose cost plus fee does not fit in the cash at its fill is rejected whole, as in `fixed` mode.",
+        "value = 5000.0",
+        bounds=(0.0, float("inf"), False, False), required=False,
+    ),
+    Knob(
         "sizing", "units", str,
         "`target_weights` mode: on a rebalance bar t each asset's order is w * V / close[t] - position, V the "
         "value at close[t]; sells first, then buys, in ascending order of value change, from one cash pool; "
-        "a buy that does not fit is rejected whole. `whole` floors each order's size.",
+        "a buy that does not fit is rejected whole. `whole` floors each order's size. `percent_of_equity` and "
+        "`target_value` modes: `whole` floors each entry's size (0 units: no order). Default `fractional`; not in "
+        "`fixed` mode.",
         'units = "whole"',
         choices=UNITS, required=False, default=None,
     ),
     Knob(
         "costs", "fee", float,
-        "fee = f * size * fill price (size unsigned), the price being after slippage.",
+        "fee = f * size * fill price (size unsigned), the price being after slippage (`fixed_fee`, `per_share` "
+        "and `min_fee` add to it).",
         "fee = 0.001",
         bounds=(0.0, 1.0, True, False),
     ),
     Knob(
         "costs", "slippage", float,
-        "Buys fill at p * (1 + s), sells at p * (1 - s), stop and take-profit fills included.",
+        "Buys fill at p * (1 + s), sells at p * (1 - s), stop and take-profit fills included (`slippage_abs` adds "
+        "to it).",
         "slippage = 0.0005",
         bounds=(0.0, 1.0, True, False),
+    ),
+    Knob(
+        "costs", "fixed_fee", float,
+        "A fixed amount added to the fee of every fill, buy or sell, whatever its size: fee = f * size * price "
+        "+ commission (see `per_share`) + fixed_fee, summed in that order.",
+        "fixed_fee = 1.0",
+        bounds=(0.0, float("inf"), True, False), required=False, default=0.0,
+    ),
+    Knob(
+        "costs", "per_share", float,
+        "Commission per unit c: a fill's commission is max(c * size, m), m the `min_fee`; its fee is f * size * "
+        "price + commission + `fixed_fee`, summed in that order (`arithmetic = \"ledger\"` computes only the first "
+        "term its own way). With c, m and the fixed fee 0 the fee is f * size * price.",
+        "per_share = 0.005",
+        bounds=(0.0, float("inf"), True, False), required=False, default=0.0,
+    ),
+    Knob(
+        "costs", "min_fee", float,
+        "Per-order minimum of the per-share commission: a fill pays max(c * size, m) in place of c * size. The "
+        "minimum applies to that commission alone: the percentage fee and `fixed_fee` are added to it in full "
+        "and never count toward it. Needs `per_share` > 0 (a flat amount per order is `fixed_fee`).",
+        "min_fee = 1.0",
+        bounds=(0.0, float("inf"), True, False), required=False, default=0.0,
+    ),
+    Knob(
+        "costs", "slippage_abs", float,
+        "Absolute slippage a, in price units, applied after the percentage slippage s: a buy fills at "
+        "p * (1 + s) + a, a sell at p * (1 - s) - a (`arithmetic = \"ledger\"`: (p + p * s) + a, (p - p * s) - a), "
+        "on every fill that `slippage` slips (signal, rebalance, time-exit and stop fills at the open, the level "
+        "or the close; a take-profit with `slip_take_profit = false` is slipped by neither). `slippage_cap = "
+        "\"bar\"` then caps the slipped price (when s > 0 or a > 0). a must be below (1 - s) * the lowest low of "
+        "the scenario's prices, so that every sell price is positive.",
+        "slippage_abs = 0.01",
+        bounds=(0.0, float("inf"), True, False), required=False, default=0.0,
     ),
     Knob(
         "exits", "stop_loss", float,
@@ -341,10 +402,10 @@ KNOBS: Final[tuple[Knob, ...]] = (
     ),
     Knob(
         "costs", "slippage_cap", str,
-        "`none`: slipped prices as `slippage` says. `bar` (only when s > 0): a slipped buy fills at min(p * (1 + s), "
-        "high), a slipped sell at max(p * (1 - s), low), high/low of the fill bar, except that a `close`-mode "
+        "`none`: slipped prices as `slippage` (and `slippage_abs`) say. `bar` (only when s > 0 or a > 0): a "
+        "slipped buy fills at min(p * (1 + s) + a, high), a slipped sell at max(p * (1 - s) - a, low), high/low of the fill bar, except that a `close`-mode "
         "signal or rebalance fill at close[t] takes bar t+1's high/low, and a take-profit gapped at the open "
-        "fills at max(open * (1 - s), level).",
+        "fills at max(open * (1 - s) - a, level).",
         'slippage_cap = "bar"',
         choices=SLIPPAGE_CAPS, required=False, default="none", behaviour=True,
     ),
@@ -424,8 +485,8 @@ KNOBS: Final[tuple[Knob, ...]] = (
     Knob(
         "sizing", "order_rounding", str,
         "`none`: orders as the sizing rules say. `near_integer`: every order is for whole units, made from its "
-        "unrounded size q (a fixed entry's `size`; a rebalance order's size before `whole_rounding`, in either "
-        "`units`, which then does not apply): round(q) (half to even) when |q - round(q)| <= 1e-4, else q "
+        "unrounded size q (a fixed entry's `size`; a `percent_of_equity` or `target_value` entry's size, and a "
+        "rebalance order's size before `whole_rounding`, in either `units`, which then does not apply): round(q) (half to even) when |q - round(q)| <= 1e-4, else q "
         "truncated toward 0; an order of 0 units is not placed.",
         'order_rounding = "near_integer"',
         choices=ORDER_ROUNDINGS, required=False, default="none", behaviour=True,
@@ -464,6 +525,44 @@ def knob_problem(knob: Knob, value: object) -> str | None:
     return None
 
 
+# Sizing fields a mode requires or forbids (SIZING_FIELD), units included; cost knobs beside fee and slippage.
+SIZING_FIELDS: Final = ("size", "fraction", "value", "units")
+COST_EXTRAS: Final = ("fixed_fee", "per_share", "min_fee", "slippage_abs")
+
+
+def sizing_problem(mode: str, given: Mapping[str, object]) -> tuple[str, str, str] | None:
+    """What is wrong with the [sizing] fields ``given`` (field -> value, None: absent) for ``mode``:
+    ``(knob key, problem, fix)``, or None. ``units`` must already be filled in for the modes that take it."""
+    needed = SIZING_FIELD.get(mode)
+    for field in ("size", "fraction", "value"):
+        value, knob = given.get(field), KNOB_BY_FIELD[field]
+        if field == needed:
+            problem = "missing" if value is None else knob_problem(knob, value)
+            if problem:
+                return knob.key, problem, f"add {knob.example} under [sizing]: {mode} mode sizes every entry by it"
+        elif value is not None:
+            owner = next(m for m, f in SIZING_FIELD.items() if f == field)
+            return knob.key, f"applies to {owner} mode only", f"remove it: {mode} mode sizes by " + (
+                f"`{needed}`" if needed else "the weights")
+    units = given.get("units")
+    if mode == "fixed":
+        if units is not None:
+            return "[sizing] units", "applies to target_weights, percent_of_equity and target_value modes only", "remove it"
+    else:
+        problem = knob_problem(KNOB_BY_FIELD["units"], units) if units is not None else "missing"
+        if problem:
+            return "[sizing] units", problem, 'e.g. units = "whole" (the loader fills in "fractional")'
+    return None
+
+
+def costs_problem(min_fee: float, per_share: float) -> tuple[str, str, str] | None:
+    """``min_fee`` is a minimum of the per-share commission: it needs ``per_share``."""
+    if min_fee > 0.0 and not per_share > 0.0:
+        return ("[costs] min_fee", "is a minimum of the per-share commission and needs per_share > 0",
+                "add per_share = ... under [costs], or use fixed_fee for a flat amount per order")
+    return None
+
+
 def toml_value(value: object) -> str:
     """A value as scenario.toml writes it: true, "queue", 0.05."""
     if isinstance(value, bool):
@@ -481,7 +580,7 @@ class Contract:
 
     fill: FillMode
     cash: float
-    sizing_mode: Literal["fixed", "target_weights"]
+    sizing_mode: Literal["fixed", "target_weights", "percent_of_equity", "target_value"]
     size: float | None
     fee: float
     slippage: float
@@ -492,6 +591,12 @@ class Contract:
     trailing_stop: float | None = None
     trail_source: Literal["high", "close"] = "high"
     max_bars: int | None = None
+    fraction: float | None = None
+    value: float | None = None
+    fixed_fee: float = 0.0
+    per_share: float = 0.0
+    min_fee: float = 0.0
+    slippage_abs: float = 0.0
     # behaviour knobs (defaults: the contract's rules)
     last_bar: Literal["skip", "fill"] = "skip"
     open_exit_first: bool = True
@@ -526,17 +631,17 @@ class Contract:
     def __post_init__(self) -> None:
         for knob in KNOBS:
             value = getattr(self, knob.field)
-            if knob.field in ("size", "units"):
+            if knob.field in SIZING_FIELDS:
                 continue  # required or forbidden by sizing mode, checked below
             problem = knob_problem(knob, value)
             if problem:
                 raise ValueError(f"{knob.key}: {problem}")
-        if self.sizing_mode == "fixed":
-            problem = knob_problem(KNOB_BY_FIELD["size"], self.size) if self.size is not None else "missing"
-            if problem or self.units is not None:
-                raise ValueError(f"[sizing] size: {problem or 'units apply to target_weights only'}")
-        elif self.size is not None or self.units not in UNITS:
-            raise ValueError("[sizing]: target_weights takes units (fractional or whole) and no size")
+        problem = sizing_problem(self.sizing_mode, {f: getattr(self, f) for f in SIZING_FIELDS})
+        if problem is None:
+            problem = costs_problem(self.min_fee, self.per_share)
+        if problem:
+            key, what, fix = problem
+            raise ValueError(f"{key}: {what}; {fix}")
 
     @property
     def has_exit_rules(self) -> bool:
@@ -559,6 +664,12 @@ class Contract:
             doc["size"] = self.size
         if self.units is not None:
             doc["units"] = self.units
+        for name in ("fraction", "value"):
+            if getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        for name in COST_EXTRAS:
+            if getattr(self, name) != KNOB_BY_FIELD[name].default:
+                doc[name] = getattr(self, name)
         for name in ("stop_loss", "take_profit", "trailing_stop", "max_bars"):
             if getattr(self, name) is not None:
                 doc[name] = getattr(self, name)

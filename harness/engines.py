@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, ClassVar, Literal, Mapping, Sequence, final, get_args
 
-from harness.contract import KNOB_BY_FIELD, Contract, apply_profile, knob_key, knob_problem
+from harness.contract import KNOB_BY_FIELD, SIGNAL_SIZING_MODES, Contract, apply_profile, knob_key, knob_problem
 from harness.errors import HarnessError
 from harness.registry import EngineEntry, engine_entries
 from harness.results import Fill, Rejection, RunResult, build_result, validate_result
@@ -118,10 +118,10 @@ class Engine:
         """Run ``scenario`` in ``mode``; the canonical, validated result."""
         judged = self.judged_contract(scenario.spec.contract, mode)
         self.check(scenario, judged, mode)
-        if judged.sizing_mode == "fixed":
-            out = self.run_signals(scenario, judged, mode)
-        elif judged.sizing_mode == "target_weights":
+        if judged.sizing_mode == "target_weights":
             out = self.run_rotation(scenario, judged, mode)
+        elif judged.sizing_mode in SIGNAL_SIZING_MODES:
+            out = self.run_signals(scenario, judged, mode)
         else:  # the loader admits no other; a Contract built by hand might
             raise Unsupported(knob_key("sizing_mode"), f"unknown sizing mode {judged.sizing_mode!r}")
         result = build_result(scenario, engine=self.name, mode=mode, framework=self.framework,
@@ -136,7 +136,7 @@ class Engine:
         """Refuse (raise :class:`Unsupported`) what the capability table cannot say, e.g. a combination."""
 
     def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
-        raise Unsupported(knob_key("sizing_mode"), f"{self.name} does not run fixed-size signal scenarios")
+        raise Unsupported(knob_key("sizing_mode"), f"{self.name} does not run signal scenarios")
 
     def run_rotation(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
         raise Unsupported(knob_key("sizing_mode"), f"{self.name} does not run target-weight rotations")

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.compare import Comparison, compare_results, first_divergence
-from harness.contract import KNOB_BY_FIELD, KNOBS, Contract, knob_key, toml_value
+from harness.contract import COST_EXTRAS, KNOB_BY_FIELD, KNOBS, Contract, knob_key, toml_value
 from harness.results import Fill, RunResult, build_result
 from harness.scenario import Scenario
 
@@ -109,7 +109,7 @@ def candidate_changes(contract: Contract) -> list[Change]:
     out: list[Change] = []
     for knob in KNOBS:
         current = getattr(contract, knob.field)
-        if knob.field in ("sizing_mode", "cash", "size"):
+        if knob.field in ("sizing_mode", "cash", "size", "fraction", "value"):
             continue  # changing what is traded is not an execution rule
         if knob.choices:
             if current is None:
@@ -118,7 +118,7 @@ def candidate_changes(contract: Contract) -> list[Change]:
         elif knob.kind is int and current is not None:
             out += [Change(knob.field, current + step) for step in NEIGHBOUR_STEPS if current + step >= 1]
             out.append(Change(knob.field, None))
-        elif knob.field in ("fee", "slippage"):
+        elif knob.field in ("fee", "slippage", *COST_EXTRAS):
             if current:
                 out.append(Change(knob.field, 0.0))
         elif current is not None and not knob.required:

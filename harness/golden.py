@@ -90,7 +90,7 @@ def provenance(results: Mapping[str, RunResult], contract: Contract, source: str
 
 def spec_disagreement(result: RunResult, spec: ScenarioSpec) -> str | None:
     """Where ``result`` departs from what a hand-written spec says: its fills ([[expected]], in execution
-    order; a fill without a size has the contract's ``size``) and its rejections ([[rejected]]), at the
+    order; a fill without a size has the contract's ``size``; a fee is checked where one is written) and its rejections ([[rejected]]), at the
     gate's tolerances. None: the result is exactly what the spec writes down."""
     got = [(f.asset, f.bar, f.side, f.reason) for f in result.fills]
     want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in spec.expected]
@@ -102,6 +102,8 @@ def spec_disagreement(result: RunResult, spec: ScenarioSpec) -> str | None:
         size = e["size"] if e.get("size") is not None else spec.contract.size
         if size is not None and rel_diff(size, fill.size) > TOLERANCES.size_rel:
             return f"fill at bar {fill.bar}: size {fill.size!r}, the spec says {size!r}"
+        if e.get("fee") is not None and rel_diff(e["fee"], fill.fee) > TOLERANCES.fee_rel:
+            return f"fill at bar {fill.bar}: fee {fill.fee!r}, the spec says {e['fee']!r}"
     got = [(r.asset, r.bar, r.side, r.reason) for r in result.rejections]
     want = [(e["asset"], e["bar"], e["side"], e["reason"]) for e in spec.rejected]
     if got != want:

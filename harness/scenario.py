@@ -22,7 +22,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from harness.contract import KNOBS, Contract, Knob, knob_problem
+from harness.contract import (KNOB_BY_FIELD, KNOBS, SIZING_FIELDS, Contract, Knob, costs_problem, knob_problem,
+                              sizing_problem)
 from harness.errors import InputError, defects_error, file_name_problem, text_defects
 
 __all__ = [
@@ -46,7 +47,7 @@ REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
 WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
 TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected", "rejected"}
-EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size"}
+EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size", "fee"}
 REJECTED_KEYS = {"asset", "bar", "side", "reason", "size"}
 
 
@@ -181,21 +182,16 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
                 raise InputError(path, knob.key, "missing", f"add {knob.example} under [{knob.section}]")
             else:
                 values[knob.name] = knob.default
-    sizing = doc.get("sizing", {})
-    if values["mode"] == "fixed":
-        if values["size"] is None:
-            raise InputError(path, "[sizing] size", "missing", "add size = 10.0 under [sizing]: fixed mode buys that many units per entry")
-        if "units" in sizing:
-            raise InputError(path, "[sizing] units", "applies to target_weights mode only", "remove it")
-    else:
-        if values["size"] is not None:
-            raise InputError(path, "[sizing] size", "applies to fixed mode only",
-                             "remove it: target weights size every order")
-        if values["units"] is None:
-            values["units"] = "fractional"
-        if "exits" in doc:
-            raise InputError(path, "[exits]", "exit rules apply to fixed-size signal scenarios only",
-                             "remove [exits] from this rotation scenario")
+    if values["mode"] != "fixed" and values["units"] is None:
+        values["units"] = "fractional"
+    problem = sizing_problem(values["mode"], {f: values[KNOB_BY_FIELD[f].name] for f in SIZING_FIELDS})
+    if problem is None:
+        problem = costs_problem(values["min_fee"], values["per_share"])
+    if problem:
+        raise InputError(path, *problem)
+    if values["mode"] == "target_weights" and "exits" in doc:
+        raise InputError(path, "[exits]", "exit rules apply to signal scenarios only",
+                         "remove [exits] from this rotation scenario")
     exits = doc.get("exits", {})
     stops = [n for n in ("stop_loss", "take_profit", "trailing_stop") if values[n] is not None]
     if "stop_reference" in exits and not stops:
@@ -298,7 +294,7 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
     if isinstance(generator["seed"], bool) or not isinstance(generator["seed"], int):
         raise InputError(path, "[generator] seed", f"must be an integer, got {generator['seed']!r}", "e.g. seed = 7")
 
-    required_inputs = REQUIRED_INPUTS if contract.sizing_mode == "fixed" else ROTATION_INPUTS
+    required_inputs = ROTATION_INPUTS if contract.sizing_mode == "target_weights" else REQUIRED_INPUTS
     update = "run `nox -s scenarios -- --update` to record the input hashes"
     inputs = _table(path, doc, "inputs", f'write [inputs] as the last table of "file name" = "sha256" lines, or {update}')
     if inputs is None and not require_inputs:
@@ -363,9 +359,14 @@ def _parse_expected(path: Path, raw: Any) -> tuple[Mapping[str, Any], ...]:
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float))
                                  or not (math.isfinite(size) and size > 0)):
             raise InputError(path, f"{where} size", f"must be a positive number, got {size!r}", "e.g. size = 10.0")
+        fee = item.get("fee")
+        if fee is not None and (isinstance(fee, bool) or not isinstance(fee, (int, float))
+                                or not (math.isfinite(fee) and fee >= 0)):
+            raise InputError(path, f"{where} fee", f"must be a number >= 0, got {fee!r}", "e.g. fee = 1.25")
         out.append(MappingProxyType({"asset": item.get("asset", "A00"), "bar": item["bar"], "side": item["side"],
                                      "price": float(price), "reason": item["reason"],
-                                     "size": None if size is None else float(size)}))
+                                     "size": None if size is None else float(size),
+                                     "fee": None if fee is None else float(fee)}))
     return tuple(out)
 
 
@@ -579,11 +580,26 @@ def load_scenario(folder: Path | str) -> Scenario:
     spec = load_spec(Path(folder))
     prices_path, data = _read_input(spec, "prices.csv")
     prices = _read_prices(prices_path, data)
+    _check_slippage_abs(spec, prices)
     if spec.contract.sizing_mode == "target_weights":
         weights_path, data = _read_input(spec, "weights.csv")
         return Scenario(spec=spec, market=_rotation_market(prices_path, prices, weights_path, data))
     signals_path, data = _read_input(spec, "signals.csv")
     return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path, data))
+
+
+def _check_slippage_abs(spec: ScenarioSpec, prices: pl.DataFrame) -> None:
+    """``[costs] slippage_abs`` must leave every sell price positive: a < (1 - s) * the lowest low."""
+    a, s = spec.contract.slippage_abs, spec.contract.slippage
+    if a == 0.0:
+        return
+    row = prices.sort("low").row(0, named=True)
+    bound = float(row["low"]) * (1.0 - s)
+    if not a < bound:
+        raise InputError(spec.toml_path, "[costs] slippage_abs",
+                         f"{a!r} is not below (1 - slippage) * the lowest low, {bound!r} ({row['asset']} at "
+                         f"{row['timestamp']}): a sell there would fill at a price <= 0",
+                         f"use a slippage_abs below {bound!r}")
 
 
 def _read_prices(prices_path: Path, data: bytes) -> pl.DataFrame:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract import BEHAVIOUR_DEFAULTS, KNOBS, apply_profile
+from harness.contract import BEHAVIOUR_DEFAULTS, COST_EXTRAS, KNOB_BY_FIELD, KNOBS, apply_profile
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
 from tests.core.test_loader import edit_toml, expect_error, folder  # noqa: F401  (fixture)
 
@@ -19,7 +19,13 @@ def test_the_contract_scenarios_record_no_behaviour_knob():
         c = load_scenario(SCENARIOS_DIR / name).spec.contract
         set_knobs = {k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v}
         assert set(c.as_dict()) & set(BEHAVIOUR_DEFAULTS) == set_knobs
-        assert bool(set_knobs) == name.startswith("knob_"), name
+        # a knob_ scenario sets a behaviour knob, a cost knob beside fee and slippage, or a signal sizing mode
+        extended = (any(getattr(c, f) != KNOB_BY_FIELD[f].default for f in COST_EXTRAS)
+                    or c.sizing_mode in ("percent_of_equity", "target_value"))
+        if set_knobs:
+            assert name.startswith("knob_"), name
+        if name.startswith("knob_"):
+            assert set_knobs or extended, name
 
 
 def test_a_behaviour_knob_in_the_spec_loads(folder: Path) -> None:

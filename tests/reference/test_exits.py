@@ -12,7 +12,7 @@ import pytest
 from engine.reference import Reference, simulate
 
 from harness import golden
-from harness.contract import BEHAVIOUR_DEFAULTS
+from harness.contract import BEHAVIOUR_DEFAULTS, COST_EXTRAS, KNOB_BY_FIELD, SIGNAL_SIZING_MODES
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 from tests.builders import bars, make_scenario
 
@@ -33,13 +33,29 @@ def test_hand_built_scenario_fills_as_written_in_its_spec(name):
     assert golden.spec_disagreement(run(scenario), scenario.spec) is None
 
 
+# The knobs a knob_* scenario may set away from the contract's rule: behaviour knobs, and the cost knobs
+# beside fee and slippage (their defaults switch them off).
+KNOB_OFF = {**BEHAVIOUR_DEFAULTS, **{f: KNOB_BY_FIELD[f].default for f in COST_EXTRAS}}
+
+
 @pytest.mark.parametrize("name", [n for n in scenario_names() if n.startswith("knob_")])
 def test_a_knob_scenario_witnesses_its_knobs(name):
-    # Its written-down outcome is the knob's: with its behaviour knobs back at the contract's values it moves.
+    # Its written-down outcome is the knob's: with its knobs back at the contract's values it moves; a
+    # scenario of a sizing mode other than fixed and target_weights moves when every entry buys its first
+    # entry's size.
     scenario = load_scenario(SCENARIOS_DIR / name)
-    contract = scenario.spec.contract
-    assert scenario.spec.hand_written and set(contract.as_dict()) & set(BEHAVIOUR_DEFAULTS)
-    assert golden.spec_disagreement(simulate(scenario, contract.replace(**BEHAVIOUR_DEFAULTS)), scenario.spec)
+    spec = scenario.spec
+    contract = spec.contract
+    off = {f for f, v in KNOB_OFF.items() if getattr(contract, f) != v}
+    sized = contract.sizing_mode in SIGNAL_SIZING_MODES and contract.sizing_mode != "fixed"
+    assert spec.hand_written and (off or sized)
+    if off:
+        assert golden.spec_disagreement(simulate(scenario, contract.replace(**KNOB_OFF)), spec)
+    if sized:
+        assert all(e["size"] is not None for e in spec.expected)
+        fixed = contract.replace(sizing_mode="fixed", size=spec.expected[0]["size"], fraction=None, value=None,
+                                 units=None)
+        assert golden.spec_disagreement(simulate(scenario, fixed), spec)
 
 
 FLAT = (100.0, 101.0, 99.0, 100.0)
