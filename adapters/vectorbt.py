@@ -840,9 +840,10 @@ class Vectorbt(Engine):
             # every asset's exits before any asset's entries. Plain from_signals with cash_sharing orders a
             # bar's calls by its call_seq, not by that phase rule (contract mode computes the call order:
             # _simulate_shared_cash), and independent cash per column would be wrong.
-            raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: the "
-                                                 "adapter runs one-asset signal scenarios (one cash pool across "
-                                                 "several assets is not built)")
+            raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: stock "
+                                                 "mode is one plain from_signals call, whose call order does not "
+                                                 "book every asset's exits before the entries in asset order "
+                                                 "(contract mode computes a call_seq)")
         if mode == "stock":
             from adapters._vectorbt_stock import check, check_rotation
 
