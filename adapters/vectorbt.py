@@ -26,6 +26,11 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
 - ``slippage``: ``slippage = s`` (buys at p*(1+s), sells at p*(1-s)).
 - ``cash``: ``init_cash``; an entry that does not fit is rejected whole
   (``allow_partial = False``; vectorbt's PartialFill/NoCashLong rejections).
+- Several assets (``close`` and ``next_open``): one portfolio, ``group_by = True``,
+  ``cash_sharing = True``, and a static ``call_seq`` array the adapter computes
+  so that each bar's orders execute in EXIT_PRECEDENCE's order (see "call
+  order" below: :func:`_simulate_shared_cash`). ``next_close`` with several
+  assets is unsupported.
 
 Exit rules (``[exits]``; EXIT_PRECEDENCE in harness/contract.py). Every exit
 is vectorbt's own: its stop machinery (``sl_stop``/``sl_trail``/``tp_stop``
@@ -142,12 +147,11 @@ def _check_supported(scenario: Scenario) -> None:
     _check_exit_knobs(contract)
 
     market = scenario.market
-    if market.n_assets != 1:
-        # The contract has ONE portfolio sharing the scenario's cash across assets;
-        # that needs group_by=True, cash_sharing=True and a call order matching the
-        # reference's, which is not built yet. Independent cash per column would be wrong.
+    if market.n_assets != 1 and contract.fill == "next_close":
+        # several assets share ONE cash pool (group_by=True, cash_sharing=True and the call order
+        # of _run_signals); next_close is refused by Vectorbt.check() for every multi-asset scenario
         raise NotImplementedError(
-            f"vectorbt adapter: {market.n_assets} assets; only one-asset scenarios are supported yet"
+            f"vectorbt adapter: {market.n_assets} assets with fill = 'next_close' are not supported"
         )
     if market.n_bars < 1:
         raise ValueError("vectorbt adapter: the scenario has no bars")
@@ -505,11 +509,16 @@ def _prepare(scenario: Scenario) -> _Inputs:
 # ------------------------------------------------------------------- simulation
 
 
-def _simulate(scenario: Scenario, inputs: _Inputs) -> vbt.Portfolio:
+def _simulate(scenario: Scenario, inputs: _Inputs, call_seq: np.ndarray | None = None) -> vbt.Portfolio:
+    """The from_signals call; ``call_seq`` (several assets): one portfolio, shared cash, this call order."""
     market = scenario.market
     n_cells = market.n_bars * market.n_assets
     close = pd.DataFrame(inputs.close, index=pd.RangeIndex(market.n_bars), columns=list(market.assets))
     settings = dict(inputs.settings)
+    group_by = None
+    if call_seq is not None:
+        group_by = True
+        settings.update(cash_sharing=True, call_seq=call_seq)
     if inputs.callbacks is None:
         signals = dict(entries=inputs.entries, exits=inputs.exits)
     else:
@@ -529,7 +538,7 @@ def _simulate(scenario: Scenario, inputs: _Inputs) -> vbt.Portfolio:
         max_logs=n_cells,
         init_temp_records=False,
         seed=None,
-        group_by=None,
+        group_by=group_by,
         freq=_FREQ,
         attach_call_seq=False,
         fillna_close=False,
@@ -577,6 +586,92 @@ def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
     filled = int(np.sum(logs["res_status"] == OrderStatus.Filled))
     if filled != len(orders):
         raise ContractDivergence(f"{scenario.name}: {filled} filled orders in the log but {len(orders)} order records")
+
+
+# --------------------------------------------------- call order (several assets)
+#
+# Several assets are ONE portfolio: group_by=True, cash_sharing=True (one cash pool). vectorbt's
+# simulate_from_signal_func_nb (portfolio/nb.py) first decides, for every column of the group, the bar's
+# one order (a stop signal, else signal_func_nb's signals), then executes them in the order call_seq[i]
+# names; call_seq='auto' would sort them by approximate order value (sells first, buys by ascending
+# value: insert_argsort_nb), not the contract's asset order. The contract (EXIT_PRECEDENCE): `close`:
+# stops, then exits at the close, then entries in asset order; `next_open`: exits at the open, then
+# entries in asset order, then the stops (the open entries do not see stop proceeds). One order per column
+# and bar: an asset whose exit filled places no entry on that bar, as the contract says.
+#
+# Which orders a bar has depends only on earlier bars, never on that bar's call order. So the call order
+# is computed from vectorbt's own run: a first guess from the signals (columns with an entry signal last),
+# then, while vectorbt's order log shows a bar executed out of the contract's order, the kinds of order
+# each column placed on each bar are read from that log and the simulation is rerun with the call order
+# they give. The runs agree up to the first such bar, which moves later with every pass (at most n_bars
+# passes); the run returned is one whose log _audit_call_order finds in the contract's order on every bar.
+
+_K_STOP, _K_SIGNAL, _K_BUY = range(3)  # a stop's sell (or no order), a sell from signal_func_nb, a buy
+_CALL_RANK = {"close": np.array([0, 1, 2]), "next_open": np.array([2, 0, 1])}  # rank of each kind
+
+
+def _kinds_guess(inputs: _Inputs) -> np.ndarray:
+    kinds = np.full(inputs.entries.shape, _K_STOP, dtype=np.int64)
+    kinds[inputs.exits] = _K_SIGNAL
+    kinds[inputs.entries] = _K_BUY
+    return kinds
+
+
+def _logs_in_order(pf: vbt.Portfolio) -> np.ndarray:
+    logs = pf.log_records
+    return logs[np.argsort(logs["id"], kind="stable")]  # the id is the order vectorbt wrote them in
+
+
+def _log_kind(log, observed: _Observed | None) -> int:
+    if log["req_size"] > 0:
+        return _K_BUY
+    if observed is not None and observed.signal_obs[int(log["idx"]), int(log["col"])] == _NOT_ASKED:
+        return _K_STOP  # vectorbt calls signal_func_nb only when no stop fired
+    return _K_SIGNAL
+
+
+def _kinds_run(pf: vbt.Portfolio, observed: _Observed | None, shape: tuple[int, int]) -> np.ndarray:
+    kinds = np.full(shape, _K_STOP, dtype=np.int64)
+    for log in _logs_in_order(pf):
+        kinds[int(log["idx"]), int(log["col"])] = _log_kind(log, observed)
+    return kinds
+
+
+def _call_seq(kinds: np.ndarray, fill: str) -> np.ndarray:
+    """call_seq[i, k]: the column executed k-th on bar i (by kind's rank, then asset order)."""
+    n_cols = kinds.shape[1]
+    key = _CALL_RANK[fill][kinds] * n_cols + np.arange(n_cols)
+    return np.argsort(key, axis=1, kind="stable").astype(np.int64)
+
+
+def _call_order_breach(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) -> str | None:
+    """The first place vectorbt's log shows orders executed out of the contract's order, or None."""
+    rank = _CALL_RANK[scenario.spec.contract.fill]
+    last = (-1, -1, -1)
+    for log in _logs_in_order(pf):
+        bar, col = int(log["idx"]), int(log["col"])
+        key = (bar, int(rank[_log_kind(log, observed)]), col)
+        if key <= last:
+            return (f"bar {bar} ({scenario.market.timestamps[bar]}): vectorbt executed "
+                    f"{scenario.market.assets[col]}'s order after {scenario.market.assets[last[2]]}'s")
+        last = key
+    return None
+
+
+def _simulate_shared_cash(scenario: Scenario) -> tuple[_Inputs, vbt.Portfolio]:
+    fill = scenario.spec.contract.fill
+    if fill not in _CALL_RANK:
+        raise NotImplementedError(f"vectorbt adapter: several assets with fill = {fill!r} are not supported")
+    inputs = _prepare(scenario)
+    kinds = _kinds_guess(inputs)
+    for _ in range(scenario.market.n_bars + 1):
+        pf = _simulate(scenario, inputs, _call_seq(kinds, fill))
+        if _call_order_breach(scenario, pf, inputs.observed) is None:
+            return inputs, pf
+        kinds = _kinds_run(pf, inputs.observed, kinds.shape)
+        inputs = _prepare(scenario)  # the callbacks' state starts afresh
+    raise ContractDivergence(f"{scenario.name}: no call order made vectorbt execute the contract's order: "
+                             f"{_call_order_breach(scenario, pf, inputs.observed)}")
 
 
 # ---------------------------------------------------------------------- results
@@ -642,7 +737,7 @@ def _equity(pf: vbt.Portfolio) -> np.ndarray:
     """Portfolio value per bar: cash + position * close[i] after bar i's fills."""
     value = np.asarray(pf.value().to_numpy(), dtype=np.float64)
     if value.ndim == 2:
-        if value.shape[1] != 1:  # several columns: one portfolio needs cash sharing (not built yet)
+        if value.shape[1] != 1:  # several assets run as one group (cash sharing): one column
             raise NotImplementedError("vectorbt adapter: multi-column portfolio value")
         value = value[:, 0]
     return value
@@ -650,8 +745,14 @@ def _equity(pf: vbt.Portfolio) -> np.ndarray:
 
 def _run_signals(scenario: Scenario) -> Output:
     _check_supported(scenario)
-    inputs = _prepare(scenario)
-    pf = _simulate(scenario, inputs)
+    if scenario.market.n_assets == 1:
+        inputs = _prepare(scenario)
+        pf = _simulate(scenario, inputs)
+    else:
+        inputs, pf = _simulate_shared_cash(scenario)
+        breach = _call_order_breach(scenario, pf, inputs.observed)
+        if breach is not None:  # _simulate_shared_cash returns no such run; kept as the last word
+            raise ContractDivergence(f"{scenario.name}: {breach}")
     _audit_orders(scenario, pf)
     equity = _equity(pf)
     final_value = float(equity[-1])
@@ -694,7 +795,11 @@ class Vectorbt(Engine):
         "contract": {
             "fill": ("configured", "price=close; next_open: signals shifted one bar and price=open; next_close: "
                                    "shifted, price=close (signals without exit rules)"),
-            "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
+            "cash": ("assisted", "init_cash; allow_partial=False rejects a buy that does not fit. Several assets: "
+                                 "group_by=True, cash_sharing=True (one pool); the adapter computes call_seq from "
+                                 "vectorbt's own order log (close: stops, exits, then entries in asset order; "
+                                 "next_open: open exits, open entries, then stops) and reruns until the log "
+                                 "shows that order on every bar"),
             "sizing_mode": ("configured", "fixed: size_type='amount'; target_weights: from_orders with targetpercent, cash sharing, call_seq='auto'"),
             "size": ("native", "size=size"),
             "units": ("assisted", "size_granularity=1; a whole-unit buy vectorbt cuts short is withheld and the simulation rerun"),
@@ -730,13 +835,15 @@ class Vectorbt(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
-        if contract.sizing_mode == "fixed" and scenario.market.n_assets != 1:
+        if mode == "stock" and contract.sizing_mode == "fixed" and scenario.market.n_assets != 1:
             # The contract's signal portfolio shares ONE cash pool across assets and, within a bar, books
-            # every asset's exits before any asset's entries. from_signals with cash_sharing orders a bar's
-            # calls by its call_seq, not by that phase rule, and independent cash per column would be wrong.
-            raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: the "
-                                                 "adapter runs one-asset signal scenarios (one cash pool across "
-                                                 "several assets is not built)")
+            # every asset's exits before any asset's entries. Plain from_signals with cash_sharing orders a
+            # bar's calls by its call_seq, not by that phase rule (contract mode computes the call order:
+            # _simulate_shared_cash), and independent cash per column would be wrong.
+            raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with fixed-size signals: stock "
+                                                 "mode is one plain from_signals call, whose call order does not "
+                                                 "book every asset's exits before the entries in asset order "
+                                                 "(contract mode computes a call_seq)")
         if mode == "stock":
             from adapters._vectorbt_stock import check, check_rotation
 

@@ -187,20 +187,27 @@ def test_inconsistent_bars_raise_when_exit_rules_are_on():
         adapter.run(with_contract(s, stop_loss=0.05))
 
 
-def test_more_than_one_asset_raises():
+def test_more_than_one_asset_is_one_cash_pool():
     s = scenario()
     m = s.market
     two = lambda a: np.repeat(a, 2, axis=1)  # noqa: E731
     market = Market(timestamps=m.timestamps, assets=("A00", "A01"), open=two(m.open), high=two(m.high),
                     low=two(m.low), close=two(m.close), volume=two(m.volume),
                     entries=two(m.entries), exits=two(m.exits))
-    # one cash pool across several assets is not built: the engine's check() refuses, naming what it lacks
+    two_assets = dataclasses.replace(s, market=market)
+    # contract mode: one portfolio sharing the cash (tests/vectorbt/test_multi_asset.py); the same
+    # signals on both assets buy and sell both, from one cash pool
+    r = adapter.run(two_assets)
+    assert {f.asset for f in r.fills} == {"A00", "A01"}
+    one = adapter.run(s)
+    assert len(r.fills) == 2 * len(one.fills)
+    # stock mode (plain from_signals, no call order) still refuses it, naming what it lacks
     with pytest.raises(Unsupported, match="2 assets") as info:
-        adapter.run(dataclasses.replace(s, market=market))
+        adapter.run(two_assets, "stock")
     assert info.value.knob == "scenario assets"
-    # and the signal path's own guard refuses it too
+    # next_close: the signal path's own guard refuses several assets
     with pytest.raises(NotImplementedError, match="2 assets"):
-        vbt_adapter._check_supported(dataclasses.replace(s, market=market))
+        vbt_adapter._check_supported(with_contract(two_assets, fill="next_close"))
 
 
 def test_entry_and_exit_on_the_same_bar_raises():

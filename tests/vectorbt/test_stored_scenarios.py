@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from adapters.vectorbt import Vectorbt
+from harness import golden
 from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
@@ -32,12 +33,6 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
             run(s)
         return
     c = s.spec.contract
-    if c.sizing_mode == "fixed" and s.market.n_assets != 1:
-        # one cash pool across several assets is not built for fixed-size signals: check() refuses, naming it
-        with pytest.raises(Unsupported, match=f"{s.market.n_assets} assets with fixed-size signals") as info:
-            run(s)
-        assert info.value.knob == "scenario assets"
-        return
     if c.fill == "next_close" and (c.sizing_mode != "fixed" or c.has_exit_rules or s.market.n_assets != 1):
         with pytest.raises(Unsupported, match=r"\[execution\] fill"):  # shifted signals: plain one-asset only
             run(s)
@@ -57,9 +52,14 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
             "a close-mode signal or time-exit fill on the last bar"
     else:
         assert all(f.bar != 0 for f in r.fills), "a next_open fill on the first bar"
-    # fills alternate buy, sell, buy, ... and each buy is exactly `size` units
-    sides = [f.side for f in r.fills]
-    assert sides == ["buy", "sell"] * (len(sides) // 2) + ["buy"] * (len(sides) % 2)
+    # each asset's fills alternate buy, sell, buy, ... and each buy is exactly `size` units
+    for asset in s.market.assets:
+        sides = [f.side for f in sorted((f for f in r.fills if f.asset == asset), key=lambda f: f.bar)]
+        assert sides == ["buy", "sell"] * (len(sides) // 2) + ["buy"] * (len(sides) % 2)
+    if s.market.n_assets != 1:
+        # one portfolio, one cash pool (tests/vectorbt/test_multi_asset.py): the golden, exactly
+        check = golden.check(name, r)
+        assert check.status == "pass", check
     assert all(f.size == s.spec.contract.size for f in r.fills)
     assert r.final_value == r.equity[-1]
     assert np.all(np.isfinite(r.equity))
@@ -70,10 +70,7 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
 @pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
                                   and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))
                                   # next_close with exit rules is unsupported (test above)
-                                  and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"
-                                  # so are several assets with fixed-size signals (test above)
-                                  and not (load_scenario(SCENARIOS_DIR / n).spec.contract.sizing_mode == "fixed"
-                                           and load_scenario(SCENARIOS_DIR / n).market.n_assets != 1)])
+                                  and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"])
 def test_hand_built_scenario_gives_its_written_down_fills(name):
     s = load_scenario(SCENARIOS_DIR / name)
     r = run(s)
