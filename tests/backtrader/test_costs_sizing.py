@@ -25,6 +25,10 @@ pytestmark = pytest.mark.backtrader
 BACKTRADER = bt_adapter.Backtrader()
 KNOB_SCENARIOS = ("knob_fixed_fee", "knob_per_share_min_fee", "knob_slippage_abs", "knob_target_value",
                   "knob_percent_of_equity")
+RANDOM_SCENARIOS = ("rnd_costs_fixed_min_close", "rnd_costs_fixed_min_next_open", "rnd_costs_slip_abs_close",
+                    "rnd_costs_slip_abs_next_open", "rnd_costs_slip_fixed_next_open", "rnd_size_pct_equity_close",
+                    "rnd_size_pct_equity_next_open", "rnd_size_target_value_close",
+                    "rnd_size_target_value_next_open")
 CHECKS = stored_scenario_checks(BACKTRADER, "contract")
 
 
@@ -198,7 +202,14 @@ def test_the_rotation_path_refuses_the_cost_extras(knob):
         BACKTRADER.run(scenario)
 
 
-# ---- every stored scenario Backtrader runs against its golden
+# ---- the random scenarios against their goldens
+
+def test_the_random_cost_and_sizing_scenarios_have_goldens_and_are_supported():
+    assert set(RANDOM_SCENARIOS) <= set(RUNS)
+    for name in RANDOM_SCENARIOS:
+        scenario = load_scenario(SCENARIOS_DIR / name)
+        assert scenario.market.n_bars >= 500 and scenario.market.n_assets == 1
+
 
 @pytest.mark.parametrize("name", RUNS)
 def test_a_stored_scenario_matches_its_golden(name):
