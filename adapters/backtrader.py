@@ -761,7 +761,8 @@ class Backtrader(Engine):
                      "fraction": ANY, "value": ANY,
                      "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
-        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",)},
+        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",),
+                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY},
     }
     profile = PROFILE
     profile_evidence = EVIDENCE
@@ -799,6 +800,9 @@ class Backtrader(Engine):
             "size": ("native", "buy(size=size)"),
             "units": ("native", "order_target_percent sizes whole units (CommInfoBase.getsize)"),
             "fee": ("configured", "setcommission(commission=f)"),
+            "fixed_fee": ("configured", "a CommInfoBase subclass overriding _getcommission (User Defined Commissions): percent term + fixed_fee"),
+            "per_share": ("configured", "the same CommInfoBase subclass: percent term + max(c * size, min_fee)"),
+            "min_fee": ("configured", "the same CommInfoBase subclass: the minimum of the per-share term only"),
             "slippage": ("configured", "set_slippage_perc(s) with its defaults"),
             "stop_loss": ("native", "a Stop order at ref*(1-p), placed when the entry completes"),
             "take_profit": ("native", "a Limit order at ref*(1+q), OCO with the stops"),
@@ -821,7 +825,11 @@ class Backtrader(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
-        if mode != "contract":
+        if mode == "stock":
+            if contract.sizing_mode == "target_weights" and costs.has_commission_extras(contract):
+                extras = [n for n in costs.COST_EXTRAS if getattr(contract, n) != 0.0]
+                raise Unsupported(knob_key(extras[0]), "stock mode takes the commission extras on signal "
+                                                       "scenarios only")
             return
         if contract.fill == "next_close" and contract.sizing_mode != "fixed":
             raise Unsupported(knob_key("fill"), "next_close: fixed-size signal scenarios only (the rotation path "

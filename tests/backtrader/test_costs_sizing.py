@@ -25,10 +25,10 @@ pytestmark = pytest.mark.backtrader
 BACKTRADER = bt_adapter.Backtrader()
 KNOB_SCENARIOS = ("knob_fixed_fee", "knob_per_share_min_fee", "knob_slippage_abs", "knob_target_value",
                   "knob_percent_of_equity")
-RANDOM_SCENARIOS = ("rnd_costs_fixed_min_close", "rnd_costs_fixed_min_next_open", "rnd_costs_slip_abs_close",
-                    "rnd_costs_slip_abs_next_open", "rnd_costs_slip_fixed_next_open", "rnd_size_pct_equity_close",
-                    "rnd_size_pct_equity_next_open", "rnd_size_target_value_close",
-                    "rnd_size_target_value_next_open")
+RANDOM_SCENARIOS = ("rnd_costs_commission_close", "rnd_costs_commission_next_open", "rnd_costs_fixed_min_close",
+                    "rnd_costs_fixed_min_next_open", "rnd_costs_slip_abs_close", "rnd_costs_slip_abs_next_open",
+                    "rnd_costs_slip_fixed_next_open", "rnd_size_pct_equity_close", "rnd_size_pct_equity_next_open",
+                    "rnd_size_target_value_close", "rnd_size_target_value_next_open")
 CHECKS = stored_scenario_checks(BACKTRADER, "contract")
 
 
@@ -200,6 +200,25 @@ def test_the_rotation_path_refuses_the_cost_extras(knob):
     scenario = with_contract(rotation, **changes)
     with pytest.raises(Unsupported, match=knob if knob != "min_fee" else "per_share"):
         BACKTRADER.run(scenario)
+
+
+# ---- stock mode: the commission extras only (a user's CommInfoBase subclass)
+
+@pytest.mark.parametrize(("name", "knob"), [("knob_slippage_abs", r"\[costs\] slippage_abs"),
+                                            ("knob_target_value", r"\[sizing\] mode"),
+                                            ("knob_percent_of_equity", r"\[sizing\] mode")])
+def test_stock_mode_refuses_absolute_slippage_and_sized_entries(name, knob):
+    with pytest.raises(Unsupported, match=knob):
+        BACKTRADER.run(load_scenario(SCENARIOS_DIR / name), "stock")
+
+
+def test_stock_mode_pays_the_commission_extras_and_refuses_them_on_rotations():
+    result = BACKTRADER.run(load_scenario(SCENARIOS_DIR / "knob_per_share_min_fee"), "stock")
+    assert [f.fee for f in result.fills] == pytest.approx([4.5 + 1.0, 4.95 + 1.0], rel=1e-12)
+    rotation = with_contract(make_rotation([[10.0, 20.0]] * 3, [[10.0, 20.0]] * 3, {0: [0.5, 0.5]}, units="whole"),
+                             fixed_fee=1.0)
+    with pytest.raises(Unsupported, match=r"\[costs\] fixed_fee"):
+        BACKTRADER.run(rotation, "stock")
 
 
 # ---- the random scenarios against their goldens

@@ -37,11 +37,10 @@ def knobs_set(name):
 
 
 def stock_expressible(name):
-    """Whether stock mode takes the scenario's cost and sizing knobs (the cost extras and the sized signal
+    """Whether stock mode takes the scenario's cost and sizing knobs (slippage_abs and the sized signal
     modes are contract-mode only)."""
     c = load_scenario(SCENARIOS_DIR / name).spec.contract
-    return c.sizing_mode in ("fixed", "target_weights") and all(
-        getattr(c, k) == 0.0 for k in ("fixed_fee", "per_share", "min_fee", "slippage_abs"))
+    return c.sizing_mode in ("fixed", "target_weights") and c.slippage_abs == 0.0
 
 
 # The knob_* scenarios whose knobs are all Backtrader's, at Backtrader's values.
