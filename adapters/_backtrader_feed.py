@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 import backtrader as bt
 import numpy as np
 
+from adapters import _backtrader_costs as costs
+
 __all__ = ["ArrayFeed", "datenums", "add_feeds", "configure_broker"]
 
 
@@ -77,11 +79,11 @@ def configure_broker(broker, contract) -> None:
     """The broker settings every path shares (see adapters/backtrader.py's docstring for why each).
 
     Cash check at execution, at the real fill price (``set_checksubmit(False)``);
-    coc for ``close`` fills; percent commission on the slipped price; slippage on
-    market, limit and stop fills, never clamped to the processing bar's range.
+    coc for ``close`` fills; percent commission on the slipped price (plus the contract's fixed and
+    per-share fees, :mod:`adapters._backtrader_costs`); slippage on market, limit and stop fills,
+    never clamped to the processing bar's range.
     """
     broker.set_cash(contract.cash)
     broker.set_checksubmit(False)
     broker.set_coc(contract.fill == "close")
-    broker.setcommission(commission=contract.fee)
-    broker.set_slippage_perc(contract.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True)
+    costs.configure_costs(broker, contract)

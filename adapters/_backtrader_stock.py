@@ -14,7 +14,14 @@ Broker settings, each the documented call for the scenario's knob:
 
 * ``broker.set_cash(cash)``; ``broker.setcommission(commission=fee)``:
   percentage commission (``COMM_PERC``, ``percabs=True``): ``|size| * fee *
-  price`` at the fill price.
+  price`` at the fill price. With ``fixed_fee``, ``per_share`` or ``min_fee``
+  (signal scenarios): ``broker.addcommissioninfo`` of a ``CommInfoBase``
+  subclass overriding ``_getcommission`` (the documented "User Defined
+  Commissions" recipe; ``adapters._backtrader_costs.ContractCommInfo``): the
+  same percentage term, ``+ max(c * |size|, m)``, ``+ fixed_fee``. The broker
+  uses it for the fill's commission and for the ``checksubmit``
+  pseudo-execution alike. ``slippage_abs`` is not taken: ``set_slippage_fixed``
+  replaces the percentage slippage rather than adding to it.
 * ``broker.set_slippage_perc(slippage)`` with its defaults (``slip_open=True,
   slip_limit=True, slip_match=True, slip_out=False``, bbroker.py:326-335).
   The Slippage page: ``slip_open`` is "whether to slip prices for order
@@ -98,6 +105,7 @@ from dataclasses import dataclass, field
 import backtrader as bt
 import numpy as np
 
+from adapters import _backtrader_costs as costs
 from adapters import _backtrader_feed as feed
 from harness.engines import Output, make_fill, make_rejection
 from harness.results import Fill, Rejection
@@ -177,7 +185,12 @@ def _equity(plan: _Plan, close: np.ndarray, final_value: float) -> list[float]:
 def _configure(cerebro: bt.Cerebro, contract) -> None:
     broker = cerebro.broker
     broker.set_cash(contract.cash)
-    broker.setcommission(commission=contract.fee)
+    if costs.has_commission_extras(contract):
+        # "User Defined Commissions": a CommInfoBase subclass overriding _getcommission
+        broker.addcommissioninfo(costs.ContractCommInfo(commission=contract.fee, per_share=contract.per_share,
+                                                        min_fee=contract.min_fee, fixed_fee=contract.fixed_fee))
+    else:
+        broker.setcommission(commission=contract.fee)
     broker.set_slippage_perc(contract.slippage)
     if contract.fill == "close":
         broker.set_coc(True)

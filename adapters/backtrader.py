@@ -21,8 +21,29 @@ the contract says, and reads back what the broker did. Per knob (see
   ``Close`` fills.
 * ``[sizing] mode = "fixed"``: an entry is ``buy(size=size)``; an exit sells
   the whole position (``sell(size=position.size)``).
+* ``[sizing] mode = "percent_of_equity"`` / ``"target_value"`` (``close`` and
+  ``next_open`` fills): the strategy sizes each entry in ``next()`` of its
+  decision bar t, ``fraction * V / close[t]`` or ``value / close[t]``
+  (``units = "whole"``: floored; 0 units: no order), and submits
+  ``buy(size=q)``; the protective orders and the exit take the entry's size.
+  V is the broker's ``getcash()`` plus each position * close[t] in asset
+  order (checked against ``getvalue()`` to 1e-12). In ``close`` mode the
+  bar's own exits fill at close[t] before its entries, but the broker books
+  them one step later: their proceeds are added to the cash as the broker
+  will book them (``size * price - fee``, the price from the broker's own
+  ``_slip_down`` and the fee from its ``CommInfo``), and each such exit's
+  real fill is checked against that price and fee. A buy that does not fit
+  after costs is refused by the broker (``Margin``), as in ``fixed`` mode.
 * ``fee``: ``setcommission(commission=f)``: percent-of-value commission
   (``COMM_PERC``, ``percabs=True``): ``abs(size) * f * price``.
+* ``fixed_fee``, ``per_share``, ``min_fee``: a ``CommInfoBase`` subclass
+  overriding ``_getcommission`` (``adapters._backtrader_costs``): the
+  percentage term as above, ``+ max(c * size, m)``, ``+ fixed_fee``.
+* ``slippage_abs`` a: ``set_slippage_fixed(a, ...)`` when ``slippage`` is 0;
+  Backtrader applies ``slip_perc`` or ``slip_fixed``, never both, so with both
+  set the broker subclass slips to ``p * (1 + s) + a`` / ``p * (1 - s) - a``
+  (``adapters._backtrader_costs.SlipBothMixin``). The cost extras are
+  realised on the signal path only; the rotation path refuses them.
 * ``slippage``: ``set_slippage_perc(s, slip_open=True, slip_limit=True,
   slip_match=True, slip_out=True)``. ``slip_open`` is what enables slippage on
   Market orders (and on Stop/Limit fills at a gapped open) in both modes;
@@ -125,6 +146,7 @@ from dataclasses import dataclass, field
 import backtrader as bt
 import numpy as np
 
+from adapters import _backtrader_costs as costs
 from adapters import _backtrader_feed as feed
 from adapters._backtrader_stock_profile import EVIDENCE, PROFILE
 
@@ -140,11 +162,13 @@ log = logging.getLogger(__name__)
 
 # Contract knobs this adapter realises, and the values it accepts for the enumerated ones.
 _SUPPORTED_KNOBS = frozenset({
-    "fill", "cash", "sizing_mode", "size", "fee", "slippage",
+    "fill", "cash", "sizing_mode", "size", "fraction", "value", "units",
+    "fee", "slippage", "fixed_fee", "per_share", "min_fee", "slippage_abs",
     "stop_loss", "take_profit", "stop_reference", "trailing_stop", "trail_source", "max_bars",
 })
 _FILL_MODES = ("close", "next_open", "next_close")
-_SIZING_MODES = ("fixed",)
+_SIZING_MODES = ("fixed", "percent_of_equity", "target_value")
+_SIZED_FILL_MODES = ("close", "next_open")  # percent_of_equity / target_value
 _STOP_REFERENCES = ("close", "fill_price")
 _TRAIL_SOURCES = ("high", "close")
 
@@ -213,8 +237,9 @@ class _ExitGroup:
         self.orders: list = []
 
 
-class _ContractBroker(bt.brokers.BackBroker):
-    """``BackBroker`` plus the contract's exit-group precedence (see the module docstring)."""
+class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
+    """``BackBroker`` plus the contract's exit-group precedence (see the module docstring), and
+    percentage and absolute slippage together (:class:`adapters._backtrader_costs.SlipBothMixin`)."""
 
     def init(self):
         super().init()
@@ -330,6 +355,7 @@ class _AssetBook:
     fill_bar: int = -1  # bar of the current position's entry fill
     expected_ref: float | None = None  # close mode: the stop reference the bracket was priced from
     last_exit_bar: int = -1  # bar on which the last exit filled
+    expected_exit: tuple[float, float] | None = None  # close mode, sized entries: the exit (price, fee) V counted
 
 
 @dataclass(slots=True)
@@ -410,16 +436,66 @@ class _SignalStrategy(bt.Strategy):
 
     def _signal_orders(self, bar: int) -> None:
         # Exits (signal or time) first, then entries; the broker orders its queue by asset.
+        exiting = []
         for book in self.books:
             if self._position_size(book) > 0.0:
                 reason = self._exit_reason(book, bar)
                 if reason is not None:
                     self._submit_exit(book, bar, reason)
+                    exiting.append(book)
+        entering = [book for book in self.books
+                    if book.entries[bar] and self._position_size(book) == 0.0
+                    and not (self.plan.coc and book.last_exit_bar == bar)]  # close: no re-entry on an exit bar
+        if not entering:
+            return
+        value = self._entry_value(exiting) if self.contract.sizing_mode == "percent_of_equity" else 0.0
+        for book in entering:
+            size = self._entry_units(book, value)
+            if size > 0.0:  # an entry of 0 units (whole units) places no order
+                self._submit_entry(book, bar, size)
+
+    def _entry_value(self, exiting: list[_AssetBook]) -> float:
+        """``percent_of_equity``'s V: cash + each position * close[t] in asset order, after the bar's exits.
+
+        The broker's cash and positions in ``next()`` of bar t are those after every fill up to this
+        bar's stops. ``next_open``: this bar's exits fill at the next open, so that is the state V is
+        taken from (checked against ``getvalue()``). ``close``: this bar's exits fill at close[t] in the
+        broker's next step, before the entries; their proceeds are added here as the broker will book
+        them (the broker's own slipped price and commission for the exit), and the fill is checked
+        against them when it comes.
+        """
+        broker = self.broker
+        cash = broker.getcash()
+        sold = set()
+        if self.plan.coc:
+            for book in exiting:  # asset order
+                size = self._position_size(book)
+                price = broker._slip_down(-math.inf, book.data.close[0])
+                fee = broker.getcommissioninfo(book.data).getcommission(-size, price)
+                book.expected_exit = (price, fee)
+                cash = cash + size * price - fee
+                sold.add(book.index)
+        value = cash
         for book in self.books:
-            if book.entries[bar] and self._position_size(book) == 0.0:
-                if self.plan.coc and book.last_exit_bar == bar:
-                    continue  # close mode: no re-entry on a bar where an exit filled
-                self._submit_entry(book, bar)
+            size = self._position_size(book)
+            if size != 0.0 and book.index not in sold:
+                value += size * book.data.close[0]
+        if not sold:
+            broker_value = broker.getvalue()
+            if abs(value - broker_value) > 1e-12 * abs(broker_value):
+                raise RuntimeError(f"value {value!r} != broker value {broker_value!r}")
+        return value
+
+    def _entry_units(self, book: _AssetBook, value: float) -> float:
+        """The units an entry decided at this bar's close buys (``harness.contract``: ``[sizing]``)."""
+        c = self.contract
+        if c.sizing_mode == "fixed":
+            return c.size
+        close = book.data.close[0]
+        q = c.fraction * value / close if c.sizing_mode == "percent_of_equity" else c.value / close
+        if c.units == "whole":
+            q = float(math.floor(q))
+        return q
 
     def _exit_reason(self, book: _AssetBook, bar: int) -> str | None:
         if book.exits[bar]:
@@ -441,20 +517,21 @@ class _SignalStrategy(bt.Strategy):
         """The order type of a signal's entry or exit: ``Close`` (next_close), else ``Market``."""
         return bt.Order.Close if self.contract.fill == "next_close" else bt.Order.Market
 
-    def _submit_entry(self, book: _AssetBook, bar: int) -> None:
+    def _submit_entry(self, book: _AssetBook, bar: int, size: float) -> None:
         bracket = self.plan.coc and self.has_stops
-        order = self.buy(data=book.data, size=self.contract.size, exectype=self._market(), transmit=not bracket)
+        order = self.buy(data=book.data, size=size, exectype=self._market(), transmit=not bracket)
         book.entry_order = order
         self.intent[order.ref] = (book.index, bar, "entry", "signal")
         if bracket:
             # close mode: the exit group rides on the entry as its bracket children; the
             # reference is close[t] or the fill price the broker will compute from it.
             close = book.data.close[0]
-            ref = close if self.contract.stop_reference == "close" else close * (1.0 + self.contract.slippage)
+            # the fill price: the broker's own slipped close (p * (1 + s), + a with slippage_abs)
+            ref = close if self.contract.stop_reference == "close" else self.broker._slip_up(math.inf, close)
             book.expected_ref = ref
-            self._submit_exit_group(book, bar, ref, parent=order)
+            self._submit_exit_group(book, bar, ref, size, parent=order)
 
-    def _submit_exit_group(self, book: _AssetBook, bar: int, ref: float, parent=None) -> None:
+    def _submit_exit_group(self, book: _AssetBook, bar: int, ref: float, size: float, parent=None) -> None:
         """Stop-loss, trailing and take-profit sell orders for the position, in that queue order."""
         c = self.contract
         specs = []
@@ -470,7 +547,7 @@ class _SignalStrategy(bt.Strategy):
                 link = dict(parent=parent, transmit=k == len(specs) - 1)
             else:
                 link = dict(oco=group.orders[0] if group.orders else None)
-            order = self.sell(data=book.data, size=c.size, **kwargs, **link)
+            order = self.sell(data=book.data, size=size, **kwargs, **link)
             order.exit_group = group
             group.orders.append(order)
             self.intent[order.ref] = (book.index, bar, role, _ROLE_REASON[role])
@@ -547,6 +624,11 @@ class _SignalStrategy(bt.Strategy):
             expected = step  # a stop fills on the bar the broker checked it against
         if bar != expected:
             raise RuntimeError(f"{role} order from bar {signal_bar} filled at bar {bar}, expected {expected}")
+        if role == "exit" and book.expected_exit is not None:
+            if (bit.price, bit.comm) != book.expected_exit:
+                raise RuntimeError(f"asset {book.index}: exit filled at {(bit.price, bit.comm)!r}, the entries "
+                                   f"were sized from {book.expected_exit!r}")
+            book.expected_exit = None
         self.plan.fills.append(make_fill(
             self.plan.scenario, book.index, bar,
             side="buy" if order.isbuy() else "sell",
@@ -566,7 +648,7 @@ class _SignalStrategy(bt.Strategy):
                 raise RuntimeError(f"asset {book.index}: stop reference {book.expected_ref!r} != {ref!r}")
             return
         ref = book.data.close[0] if self.contract.stop_reference == "close" else price
-        self._submit_exit_group(book, book.fill_bar, ref)
+        self._submit_exit_group(book, book.fill_bar, ref, abs(order.executed.exbits[-1].size))
 
 
 # ------------------------------------------------------------------------------- run
@@ -582,6 +664,8 @@ def _check_supported(scenario: Scenario) -> None:
         raise NotImplementedError(f"{scenario.name}: fill mode {contract.fill!r}")
     if contract.sizing_mode not in _SIZING_MODES:
         raise NotImplementedError(f"{scenario.name}: sizing mode {contract.sizing_mode!r}")
+    if contract.sizing_mode != "fixed" and contract.fill not in _SIZED_FILL_MODES:
+        raise NotImplementedError(f"{scenario.name}: {contract.sizing_mode} with fill {contract.fill!r}")
     if contract.stop_reference not in _STOP_REFERENCES:
         raise NotImplementedError(f"{scenario.name}: stop_reference {contract.stop_reference!r}")
     if contract.trail_source not in _TRAIL_SOURCES:
@@ -672,9 +756,13 @@ class Backtrader(Engine):
     framework = "backtrader"
     capabilities = {
         "contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close"), "units": ("fractional", "whole"),
-                     "trail_source": ("high", "close")},
+                     "trail_source": ("high", "close"),
+                     "sizing_mode": ("fixed", "target_weights", "percent_of_equity", "target_value"),
+                     "fraction": ANY, "value": ANY,
+                     "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
-        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",)},
+        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",),
+                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY},
     }
     profile = PROFILE
     profile_evidence = EVIDENCE
@@ -682,11 +770,17 @@ class Backtrader(Engine):
         "contract": {
             "fill": ("configured", "set_coc(True) fills a Market order at the signal bar's close; next_open is the default broker; next_close: Close orders, slipped by the broker subclass"),
             "cash": ("configured", "set_cash; set_checksubmit(False) checks the cash at execution, at the fill price"),
-            "sizing_mode": ("computed", "fixed: buy(size); target_weights: the adapter sizes each order from the broker's state and submits them in the contract's sequence"),
+            "sizing_mode": ("computed", "fixed: buy(size); target_weights: the adapter sizes each order from the broker's state and submits them in the contract's sequence; percent_of_equity, target_value: the strategy sizes each entry at the decision close"),
             "size": ("native", "buy(size=size)"),
-            "units": ("computed", "the adapter floors whole-unit rotation orders"),
+            "fraction": ("computed", "the strategy buys fraction * V / close, V from the broker's getcash() and positions in next() (checked against getvalue()); close mode adds the bar's exits as the broker books them (its _slip_down and getcommission, checked at the fill)"),
+            "value": ("computed", "the strategy buys value / close (close of the decision bar in next())"),
+            "units": ("computed", "the adapter floors whole-unit rotation orders and sized entries"),
             "fee": ("configured", "setcommission(commission=f): percent of value"),
             "slippage": ("configured", "set_slippage_perc(s, slip_open=True, slip_out=True, ...)"),
+            "fixed_fee": ("configured", "a CommInfoBase subclass overriding _getcommission (broker.addcommissioninfo): percent term + fixed_fee"),
+            "per_share": ("configured", "the same CommInfoBase subclass: percent term + max(c * size, min_fee)"),
+            "min_fee": ("configured", "the same CommInfoBase subclass: the minimum of the per-share term only"),
+            "slippage_abs": ("assisted", "slippage = 0: set_slippage_fixed(a) (configured); with slippage > 0 the broker subclass's _slip_up/_slip_down give p * (1 + s) + a, since Backtrader applies slip_perc or slip_fixed, never both"),
             "stop_loss": ("assisted", "a Stop order at ref*(1-p); a broker subclass lets it give way to a higher trailing stop or a gapped take-profit"),
             "take_profit": ("assisted", "a Limit order at ref*(1+q); the broker subclass slips its intrabar fill"),
             "stop_reference": ("assisted", "the strategy prices the exit orders from the entry bar's close or fill price"),
@@ -706,6 +800,9 @@ class Backtrader(Engine):
             "size": ("native", "buy(size=size)"),
             "units": ("native", "order_target_percent sizes whole units (CommInfoBase.getsize)"),
             "fee": ("configured", "setcommission(commission=f)"),
+            "fixed_fee": ("configured", "a CommInfoBase subclass overriding _getcommission (User Defined Commissions): percent term + fixed_fee"),
+            "per_share": ("configured", "the same CommInfoBase subclass: percent term + max(c * size, min_fee)"),
+            "min_fee": ("configured", "the same CommInfoBase subclass: the minimum of the per-share term only"),
             "slippage": ("configured", "set_slippage_perc(s) with its defaults"),
             "stop_loss": ("native", "a Stop order at ref*(1-p), placed when the entry completes"),
             "take_profit": ("native", "a Limit order at ref*(1+q), OCO with the stops"),
@@ -728,9 +825,20 @@ class Backtrader(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
-        if mode == "contract" and contract.fill == "next_close" and contract.sizing_mode != "fixed":
+        if mode == "stock":
+            if contract.sizing_mode == "target_weights" and costs.has_commission_extras(contract):
+                extras = [n for n in costs.COST_EXTRAS if getattr(contract, n) != 0.0]
+                raise Unsupported(knob_key(extras[0]), "stock mode takes the commission extras on signal "
+                                                       "scenarios only")
+            return
+        if contract.fill == "next_close" and contract.sizing_mode != "fixed":
             raise Unsupported(knob_key("fill"), "next_close: fixed-size signal scenarios only (the rotation path "
-                                                "fills at the close or the next open)")
+                                                "fills at the close or the next open; sized entries are "
+                                                "realised for close and next_open fills)")
+        if contract.sizing_mode == "target_weights":
+            extras = [name for name in costs.COST_EXTRAS if getattr(contract, name) != 0.0]
+            if extras:
+                raise Unsupported(knob_key(extras[0]), "the rotation path realises fee and slippage only")
 
     def run_signals(self, scenario: Scenario, contract, mode: str) -> Output:
         if mode == "stock":

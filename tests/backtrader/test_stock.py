@@ -36,9 +36,17 @@ def knobs_set(name):
     return {k: getattr(c, k) for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v}
 
 
+def stock_expressible(name):
+    """Whether stock mode takes the scenario's cost and sizing knobs (slippage_abs and the sized signal
+    modes are contract-mode only)."""
+    c = load_scenario(SCENARIOS_DIR / name).spec.contract
+    return c.sizing_mode in ("fixed", "target_weights") and c.slippage_abs == 0.0
+
+
 # The knob_* scenarios whose knobs are all Backtrader's, at Backtrader's values.
 KNOB_SCENARIOS = [n for n in scenario_names()
-                  if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())]
+                  if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())
+                  and stock_expressible(n)]
 
 
 def test_every_profile_knob_has_a_hand_built_scenario():
