@@ -123,7 +123,26 @@ def test_the_capability_table_is_what_the_two_paths_realise():
     # every Contract field is either in the table or a behaviour knob (refused below away from its default)
     fields = {f.name for f in dataclasses.fields(Contract)}
     assert set(CAPABILITIES) <= fields
-    assert fields - set(CAPABILITIES) == {knob.field for knob in BEHAVIOUR_KNOBS}
+    assert fields - set(CAPABILITIES) == {knob.field for knob in BEHAVIOUR_KNOBS} | NOT_REALISED
+
+
+# Contract knobs (not behaviour knobs) the adapter does not realise: a scenario setting one is unsupported.
+NOT_REALISED = {"fixed_fee", "per_share", "min_fee", "slippage_abs", "fraction", "value"}
+
+
+@pytest.mark.parametrize("name", ["knob_fixed_fee", "knob_per_share_min_fee", "knob_slippage_abs",
+                                  "knob_target_value", "knob_percent_of_equity"])
+def test_the_cost_and_sizing_knobs_it_does_not_realise_are_unsupported_naming_them(name):
+    from harness.scenario import SCENARIOS_DIR, load_scenario
+
+    sc = load_scenario(SCENARIOS_DIR / name)
+    with pytest.raises(Unsupported) as info:
+        adapter.run(sc)
+    c = sc.spec.contract
+    named = {KNOB_BY_FIELD[f].key for f in NOT_REALISED if getattr(c, f) != KNOB_BY_FIELD[f].default}
+    if c.sizing_mode not in ("fixed", "target_weights"):
+        named.add(KNOB_BY_FIELD["sizing_mode"].key)
+    assert named and info.value.knob in named
 
 
 @pytest.mark.parametrize("knob", BEHAVIOUR_KNOBS, ids=lambda k: k.field)
