@@ -678,11 +678,12 @@ def _profile_one(engine, workload: Workload, label: str, repeats: int = 5) -> di
         del fills, rejections, result
     fills, n_fills, rejections, n_rejected, equity = raw
     size = workload.size(label)
-    # An exact upper bound on the records: a buy needs an entry signal and a sell a position (signals);
+    # The kernel's upper bound on the records: a buy needs an entry signal and a sell a position, and a
+    # refused order is an entry's buy or a rule's sell on the bar its position closes (signals);
     # at most one order per asset and rebalance bar (rotation).
     if workload.kind == "signals":
         n_entries = int(np.count_nonzero(scenario.market.entries))
-        bound_fills, bound_rejections = 2 * n_entries, n_entries
+        bound_fills, bound_rejections = 2 * n_entries, 2 * n_entries  # the kernel's own bounds
     else:
         bound_fills = bound_rejections = int(np.count_nonzero(scenario.market.rebalance)) * scenario.market.n_assets
     entry: dict[str, Any] = {
@@ -1114,19 +1115,16 @@ def _targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             b = p["buffers"]
             allocated = b["fills"]["bytes_allocated"] + b["rejections"]["bytes_allocated"]
             used = b["fills"]["bytes_used"] + b["rejections"]["bytes_used"]
-            evidence += (f"; the kernel allocates its fill and rejection buffers for every bar-asset: "
+            evidence += (f"; the kernel sizes its fill and rejection buffers by the orders that can happen "
+                         f"(2 x entry signals; one order per asset per rebalance bar): "
                          f"{_mb(allocated)} ({allocated / d['input_bytes']:.1f}x the inputs), {_mb(used)} of them "
                          f"written (only written pages become resident)")
             bound = b["fills"]["bytes_bound"] + b["rejections"]["bytes_bound"]
             if allocated > 2.0 * d["input_bytes"]:
                 met = False
-                closing = (f"`simulate_signals` and `simulate_rotation` allocate `n_bars * n_assets` rows of 7 and 5 "
-                           f"float64 for fills and rejections. Size them by what can happen instead: a buy needs an "
-                           f"entry signal and a sell a position, so fills <= 2 x entry signals and rejections <= entry "
-                           f"signals (rotation: one order per asset and rebalance bar), counted in one pass over "
-                           f"`entries` (or `is_rebalance`): {_mb(bound)} here instead of {_mb(allocated)}, "
-                           f"{_mb(used)} written. Or start small and double the buffers when full, returning the used "
-                           f"rows. Either keeps the kernel's time (an `np.empty` is not touched until written).")
+                closing = (f"the fill and rejection buffers ({_mb(allocated)}) exceed twice the inputs although "
+                           f"they are sized by the orders (bound {_mb(bound)}, {_mb(used)} written): a workload this "
+                           f"dense in entry signals needs buffers that start small and double when full.")
         t = {"target": f"peak memory <= 2x the input arrays on {w} (reference, full size)", "met": met,
              "value": ratio, "evidence": evidence}
         if closing:
@@ -1381,7 +1379,7 @@ def _profile_markdown(prof: dict[str, Any]) -> list[str]:
                      f"{_secs(ph['records_to_fills'])} | {_secs(ph['build_result'])} | {_secs(ph['validate_result'])} | "
                      f"{_secs(gc_s)} ({e['gc_per_call']['collections'][2]:.1f}) | {e['n_fills']:,} | "
                      f"{_secs(e.get('kernel_no_positions_s'))} | {_secs(e.get('columnar_s'))} |")
-    lines += ["", "Kernel buffers (`np.empty` for every bar-asset; only the rows written become resident):", "",
+    lines += ["", "Kernel buffers (`np.empty` sized by the bound; only the rows written become resident):", "",
               "| workload | inputs | fill rows allocated / bound / used | fill bytes allocated / bound / used | rejection rows allocated / bound / used | rejection bytes allocated / bound / used |",
               "|---|---|---|---|---|---|"]
     for key, e in prof["workloads"].items():
@@ -1390,7 +1388,7 @@ def _profile_markdown(prof: dict[str, Any]) -> list[str]:
                      f"{_mb(f['bytes_allocated'])} / {_mb(f['bytes_bound'])} / {_mb(f['bytes_used'])} | "
                      f"{r['rows_allocated']:,} / {r['rows_bound']:,} / {r['rows_used']:,} | "
                      f"{_mb(r['bytes_allocated'])} / {_mb(r['bytes_bound'])} / {_mb(r['bytes_used'])} |")
-    lines += ["", "*Bound*: the most rows the run could need (fills <= 2 x entry signals, rejections <= entry signals; "
+    lines += ["", "*Bound*: the most rows the run could need (fills <= 2 x entry signals, rejections <= 2 x entry signals; "
               "rotation: rebalance bars x assets)."]
     lines.append("")
     for key in ("W1-full", "W2-full", "W3-full"):
