@@ -14,7 +14,17 @@ from harness import golden
 from harness.engines import Engine, Unsupported
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 
-__all__ = ["stored_scenario_checks"]
+__all__ = ["door_refusal", "stored_scenario_checks"]
+
+
+def door_refusal(engine: Engine, name: str, mode: str) -> Unsupported | None:
+    """What the engine door refuses of the stored scenario's contract in ``mode`` (a knob outside the
+    engine's capabilities, reported `unsupported` by the gate), or None when it takes it."""
+    try:
+        engine.judged_contract(load_spec(SCENARIOS_DIR / name).contract, mode)
+    except Unsupported as exc:
+        return exc
+    return None
 
 
 def stored_scenario_checks(engine: Engine, mode: str = "contract") -> dict[str, Callable[[], list[str]]]:

@@ -19,6 +19,7 @@ from harness.contract import BEHAVIOUR_DEFAULTS, KNOB_BY_FIELD, KNOBS
 from harness.docs import README, section
 from harness.engines import Unsupported
 from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from tests.stored import door_refusal
 
 pytestmark = pytest.mark.ml4t
 
@@ -31,20 +32,10 @@ def knobs_set(name):
     return {k: getattr(c, k) for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v}
 
 
-def _door_accepts(name):
-    """Whether the engine's stock capabilities take the scenario (the cost and sizing knob_* scenarios
-    set knobs stock mode does not declare; the gate reports those `unsupported`)."""
-    try:
-        ENGINE.judged_contract(load_scenario(SCENARIOS_DIR / name).spec.contract, "stock")
-    except Unsupported:
-        return False
-    return True
-
-
 # The knob_* scenarios whose knobs are all ml4t's, at ml4t's values.
 KNOB_SCENARIOS = [n for n in scenario_names()
                   if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())
-                  and _door_accepts(n)]
+                  and door_refusal(ENGINE, n, "stock") is None]
 
 
 def test_every_profile_knob_has_a_hand_built_scenario():

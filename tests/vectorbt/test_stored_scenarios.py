@@ -12,18 +12,11 @@ from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
 from harness.scenario import load_scenario, scenario_names, SCENARIOS_DIR
+from tests.stored import door_refusal
 
 ENGINE = Vectorbt()
 run = ENGINE.run
 
-
-def door_refusal(scenario) -> Unsupported | None:
-    """What the engine door refuses of the scenario's contract (a knob outside vectorbt's contract capabilities)."""
-    try:
-        ENGINE.judged_contract(scenario.spec.contract, "contract")
-    except Unsupported as exc:
-        return exc
-    return None
 
 pytestmark = pytest.mark.vectorbt
 
@@ -42,7 +35,7 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
         with pytest.raises(Unsupported, match=knobs[0]):
             run(s)
         return
-    refused = door_refusal(s)
+    refused = door_refusal(ENGINE, name, "contract")
     if refused is not None:
         # A cost or sizing knob vectorbt does not realise (tests/vectorbt/test_guards.py lists them): named.
         assert refused.knob.split()[-1] in {"fixed_fee", "per_share", "min_fee", "slippage_abs", "mode"}, refused
@@ -87,7 +80,7 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
 
 @pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
                                   and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))
-                                  and door_refusal(load_scenario(SCENARIOS_DIR / n)) is None
+                                  and door_refusal(ENGINE, n, "contract") is None
                                   # next_close with exit rules is unsupported (test above)
                                   and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"])
 def test_hand_built_scenario_gives_its_written_down_fills(name):
