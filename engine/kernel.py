@@ -176,6 +176,58 @@ def _buy(fills, n_fills, cash, position, asset, bar, price, size, fees, reason, 
 
 
 @njit(cache=True)
+def _cover(fills, n_fills, cash, position, asset, bar, price, fees, reason, ledger=False):
+    """Buy back the whole short position of ``asset`` at ``price`` (after slippage); a cover always fills."""
+    qty = -position[asset]
+    fee = fee_of(fees, qty, price, ledger)
+    position[asset] = 0.0
+    n_fills = _record(fills, n_fills, asset, bar, BUY, qty, price, fee, reason)
+    return cash - (qty * price + fee), n_fills
+
+
+@njit(cache=True)
+def _close_all(fills, n_fills, cash, position, asset, bar, price, fees, reason, ledger=False):
+    """Close the position of ``asset``, long (a sell) or short (a buy), at ``price`` (after slippage)."""
+    if position[asset] < 0.0:
+        return _cover(fills, n_fills, cash, position, asset, bar, price, fees, reason, ledger)
+    return _sell_all(fills, n_fills, cash, position, asset, bar, price, fees, reason, ledger)
+
+
+@njit(cache=True)
+def _short(fills, n_fills, cash, position, asset, bar, price, size, fees, reason, cash_slack=0.0, ledger=False):
+    """Sell ``size`` units short at ``price`` (after slippage): the proceeds minus the fee are credited; the
+    sale is rejected whole when cash + proceeds - fee < 0 (``cash_slack`` widens that as for a buy).
+
+    Returns ``(cash, n_fills, filled)``.
+    """
+    fee = fee_of(fees, size, price, ledger)
+    proceeds = size * price
+    if (cash + proceeds) - fee + cash_slack < 0.0:
+        return cash, n_fills, False
+    position[asset] -= size
+    n_fills = _record(fills, n_fills, asset, bar, SELL, size, price, fee, reason)
+    if ledger:
+        return cash + (proceeds - fee), n_fills, True
+    return cash + proceeds - fee, n_fills, True
+
+
+@njit(cache=True)
+def stop_exit_short(open_: float, high: float, low: float, sl_level: float, tp_level: float, trail_level: float,
+                    queue: bool, gaps_first: bool):
+    """:func:`stop_exit` mirrored for a short position (stop levels above, off: +inf; the take-profit below,
+    off: -inf; one stop is the lower level): the long rules on negated prices, which negation keeps exact."""
+    price, reason, at_open = stop_exit(-open_, -low, -high, -sl_level, -tp_level, -trail_level, queue, gaps_first)
+    return -price, reason, at_open
+
+
+@njit(cache=True)
+def stop_on_close_short(close_: float, sl_level: float, tp_level: float, trail_level: float, queue: bool):
+    """:func:`stop_on_close` mirrored for a short position, as :func:`stop_exit_short`."""
+    price, reason = stop_on_close(-close_, -sl_level, -tp_level, -trail_level, queue)
+    return -price, reason
+
+
+@njit(cache=True)
 def stop_exit(open_: float, high: float, low: float, sl_level: float, tp_level: float, trail_level: float,
               queue: bool, gaps_first: bool):
     """Which stop fills on this bar, and at what price before slippage.
@@ -299,6 +351,76 @@ def trail_level_of(hwm: float, p: float, difference: bool) -> float:
 
 
 @njit(cache=True)
+def trail_level_short(lwm: float, p: float, difference: bool) -> float:
+    """A short's trailing level from its low-water mark lwm: lwm * (1 + p) (``difference``: lwm + lwm * p)."""
+    if difference:
+        return lwm + lwm * p
+    return lwm * (1.0 + p)
+
+
+@njit(cache=True)
+def trail_start(ref: float, p: float, difference: bool, short: bool) -> float:
+    """The trailing level a position starts with, from its stop reference."""
+    if short:
+        return trail_level_short(ref, p, difference)
+    return trail_level_of(ref, p, difference)
+
+
+@njit(cache=True)
+def trail_step(level: float, src: float, p: float, difference: bool, short: bool) -> float:
+    """The trailing level after a bar whose `trail_source` price is ``src``: it only rises (a short's only
+    falls)."""
+    if short:
+        return min(level, trail_level_short(src, p, difference))
+    return max(level, trail_level_of(src, p, difference))
+
+
+@njit(cache=True)
+def stop_fill_price_short(price: float, reason: int, at_open: bool, high: float, tp_level: float, slip,
+                          slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
+    """:func:`stop_fill_price` for a short's stop exit (a buy)."""
+    if reason == REASON_TAKE_PROFIT:
+        if at_open:
+            return cap_buy(price, slip, tp_level, cap, ledger)
+        if not slip_take_profit:
+            return price
+    return cap_buy(price, slip, high, cap, ledger)
+
+
+@njit(cache=True)
+def _position_stop(short, ref, trail_j, open_, high, low, close_, stop_loss, take_profit, use_sl, use_tp,
+                   use_trail, slip, queue, gaps_first, slip_take_profit, cap, ledger, on_close, level_tick):
+    """The stop exit of a position (long, or ``short``) with stop reference ``ref`` and trailing level
+    ``trail_j`` on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``."""
+    if not short:
+        return _stop_fill(open_, high, low,
+                          sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
+                          tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
+                          trail_j if use_trail else -np.inf,
+                          slip, queue, gaps_first, slip_take_profit, cap, ledger, close_, on_close)
+    sl = tick_level(ref * (1.0 + stop_loss), level_tick, True) if use_sl else np.inf
+    tp = tick_level(ref * (1.0 - take_profit), level_tick, False) if use_tp else -np.inf
+    tr = trail_j if use_trail else np.inf
+    if on_close:
+        price, reason = stop_on_close_short(close_, sl, tp, tr, queue)
+        at_open = False
+    else:
+        price, reason, at_open = stop_exit_short(open_, high, low, sl, tp, tr, queue, gaps_first)
+    if reason == NO_REASON:
+        return np.nan, NO_REASON
+    return stop_fill_price_short(price, reason, at_open, high, tp, slip, slip_take_profit, cap, ledger), reason
+
+
+@njit(cache=True)
+def exit_price(price: float, short: bool, slip, high: float, low: float, cap: bool, ledger: bool) -> float:
+    """A market exit at ``price``: a long's sell slipped down (capped at ``low``), a short's cover slipped up
+    (capped at ``high``)."""
+    if short:
+        return cap_buy(price, slip, high, cap, ledger)
+    return cap_sell(price, slip, low, cap, ledger)
+
+
+@njit(cache=True)
 def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
     """The stop reference from an entry fill (``fill_ref``)."""
     if size_weighted:
@@ -342,29 +464,35 @@ def entry_size(sizing: int, size: float, value: float, close: float, whole_units
 
 @njit(cache=True)
 def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                  first_stop_bar, stop_ref, trail, i, open_, high, close, sizes, fees, slip, cap,
+                  first_stop_bar, stop_ref, trail, i, open_, high, low, close, sizes, pending_short, fees, slip, cap,
                   stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack,
                   ledger):
     """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order
     (``next_close``, step 3: called with ``open_`` = close, at close[i]); ``sizes[j]``: the size decided
-    with asset j's entry."""
+    with asset j's entry, ``pending_short[j]``: whether it sells short."""
     for j in range(position.shape[0]):
         if pending[j] == ORDER_ENTRY:
             pending[j] = NO_ORDER
             if position[j] == 0.0:
                 size = sizes[j]
-                cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                             cap_buy(open_[i, j], slip, high[i, j], cap, ledger),
-                                             size, fees, REASON_SIGNAL, cash_slack, ledger)
+                short = pending_short[j]
+                if short:
+                    cash, n_fills, filled = _short(fills, n_fills, cash, position, j, i,
+                                                   cap_sell(open_[i, j], slip, low[i, j], cap, ledger),
+                                                   size, fees, REASON_SIGNAL, cash_slack, ledger)
+                else:
+                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
+                                                 cap_buy(open_[i, j], slip, high[i, j], cap, ledger),
+                                                 size, fees, REASON_SIGNAL, cash_slack, ledger)
                 if filled:
                     entry_bar[j] = i
                     signal_bar[j] = i - 1
                     first_stop_bar[j] = i + 1 + delay
                     stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
                                    if stop_ref_is_fill_price else close[i, j])
-                    trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
+                    trail[j] = trail_start(stop_ref[j], trailing_stop, trail_difference, short)
                 else:
-                    n_rejected = _reject(rejections, n_rejected, j, i, BUY, size, REASON_SIGNAL)
+                    n_rejected = _reject(rejections, n_rejected, j, i, SELL if short else BUY, size, REASON_SIGNAL)
     return cash, n_fills, n_rejected
 
 
@@ -375,27 +503,29 @@ def _rule_exits(fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_
                 slip_take_profit, cap, ledger, pending, on_close, level_tick):
     """Step 2 for every asset, from its first stop bar, unless its exit is decided (``pending``): its
     stops, then (``time_rule_bars`` > 0, ``time_exit_first = false``) a time exit due at this open; else
-    the trailing hwm rises."""
+    the trailing level moves (a long's hwm rises, a short's lwm falls)."""
     for j in range(position.shape[0]):
-        if position[j] > 0.0 and i >= first_stop_bar[j] and pending[j] != ORDER_EXIT:
+        if position[j] != 0.0 and i >= first_stop_bar[j] and pending[j] != ORDER_EXIT:
+            short = position[j] < 0.0
             price, reason = np.nan, NO_REASON
             if use_stops:
-                ref = stop_ref[j]
-                price, reason = _stop_fill(
-                    open_[i, j], high[i, j], low[i, j],
-                    sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
-                    tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
-                    trail[j] if use_trail else -np.inf,
-                    slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], on_close)
+                price, reason = _position_stop(
+                    short, stop_ref[j], trail[j], open_[i, j], high[i, j], low[i, j], close[i, j], stop_loss,
+                    take_profit, use_sl, use_tp, use_trail, slip, queue, gaps_first, slip_take_profit, cap, ledger,
+                    on_close, level_tick)
             if reason == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
-                price, reason = cap_sell(open_[i, j], slip, low[i, j], cap, ledger), REASON_TIME_EXIT
+                price = exit_price(open_[i, j], short, slip, high[i, j], low[i, j], cap, ledger)
+                reason = REASON_TIME_EXIT
             if reason != NO_REASON:
-                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
+                cash, n_fills = _close_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
                 exited[j] = True
                 rule_hit[j] = True
             elif use_trail:
-                src = high[i, j] if trail_on_high else close[i, j]
-                trail[j] = max(trail[j], trail_level_of(src, trailing_stop, trail_difference))
+                if short:
+                    src = low[i, j] if trail_on_high else close[i, j]
+                else:
+                    src = high[i, j] if trail_on_high else close[i, j]
+                trail[j] = trail_step(trail[j], src, trailing_stop, trail_difference, short)
     return cash, n_fills
 
 
@@ -449,7 +579,10 @@ def simulate_signals(
     sizing: int = SIZING_FIXED,
     whole_units: bool = False,
 ):
-    """Long-only fixed-size signal execution with exit rules on (n_bars, n_assets) arrays.
+    """Signal execution, long and short, with exit rules on (n_bars, n_assets) arrays.
+
+    ``entries``: 1 a long entry, 2 a short entry (a bool array: long entries); ``exits``: bit 1 a long
+    exit, bit 2 a short exit (a bool array: long exits). A short position is a negative ``position``.
 
     ``stop_loss``, ``take_profit`` and ``trailing_stop`` are fractions, NaN when
     off; ``max_bars`` is 0 when off. The keyword flags are the behaviour knobs
@@ -494,6 +627,7 @@ def simulate_signals(
     pending_reason = np.zeros(n_assets, dtype=np.int8)
     pending_late = np.zeros(n_assets, dtype=np.bool_)  # next_open: an early exit the stops still precede
     pending_size = np.zeros(n_assets)  # a deferred entry's size, decided with it
+    pending_short = np.zeros(n_assets, dtype=np.bool_)  # a deferred entry sells short
     entry_bar = np.full(n_assets, -1, dtype=np.int64)
     signal_bar = np.full(n_assets, -1, dtype=np.int64)  # the entry's signal bar
     first_stop_bar = np.full(n_assets, -1, dtype=np.int64)
@@ -528,40 +662,36 @@ def simulate_signals(
         for j in range(n_assets):
             if fill_next_open and pending[j] == ORDER_EXIT:
                 pending[j] = NO_ORDER
-                if position[j] > 0.0:
+                if position[j] != 0.0:
+                    short = position[j] < 0.0
                     reason = NO_REASON
                     # The stops come first: early_exit = "after_stops" (an exit decided the bar after the
                     # entry signal), or open_exit_first = false (every exit at the open).
                     if use_stops and (pending_late[j] or (not open_exit_first and i >= first_stop_bar[j])):
-                        ref = stop_ref[j]
-                        price, reason = _stop_fill(
-                            open_[i, j], high[i, j], low[i, j],
-                            sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
-                            tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
-                            trail[j] if use_trail else -np.inf,
-                            slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j], stop_on_close_)
+                        price, reason = _position_stop(
+                            short, stop_ref[j], trail[j], open_[i, j], high[i, j], low[i, j], close[i, j],
+                            stop_loss, take_profit, use_sl, use_tp, use_trail, slip, queue, gaps_first,
+                            slip_take_profit, cap, ledger, stop_on_close_, level_tick)
                         if reason != NO_REASON:
                             rule_hit[j] = True
                     if reason == NO_REASON:
                         if open_exit_rules_reject and use_rules and i >= first_stop_bar[j]:
-                            # The exit rules still see the position on this bar; their sell finds it gone.
+                            # The exit rules still see the position on this bar; their order finds it gone.
                             rule = NO_REASON
                             if use_stops:
-                                ref = stop_ref[j]
-                                _, rule = _stop_fill(
-                                    open_[i, j], high[i, j], low[i, j],
-                                    sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
-                                    tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
-                                    trail[j] if use_trail else -np.inf,
-                                    slip, queue, gaps_first, slip_take_profit, cap, ledger, close[i, j],
-                                    stop_on_close_)
+                                _, rule = _position_stop(
+                                    short, stop_ref[j], trail[j], open_[i, j], high[i, j], low[i, j], close[i, j],
+                                    stop_loss, take_profit, use_sl, use_tp, use_trail, slip, queue, gaps_first,
+                                    slip_take_profit, cap, ledger, stop_on_close_, level_tick)
                             if rule == NO_REASON and time_rule_bars > 0 and i >= entry_bar[j] + time_rule_bars:
                                 rule = REASON_TIME_EXIT
                             if rule != NO_REASON:
-                                n_rejected = _reject(rejections, n_rejected, j, i, SELL, position[j], rule)
+                                n_rejected = _reject(rejections, n_rejected, j, i, BUY if short else SELL,
+                                                     abs(position[j]), rule)
                                 rule_hit[j] = True
-                        price, reason = cap_sell(open_[i, j], slip, low[i, j], cap, ledger), pending_reason[j]
-                    cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
+                        price = exit_price(open_[i, j], short, slip, high[i, j], low[i, j], cap, ledger)
+                        reason = pending_reason[j]
+                    cash, n_fills = _close_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
                     exited[j] = True
                 pending_late[j] = False
 
@@ -570,7 +700,7 @@ def simulate_signals(
         if fill_next_open and not stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, open_, high, close, pending_size, fees, slip, cap,
+                first_stop_bar, stop_ref, trail, i, open_, high, low, close, pending_size, pending_short, fees, slip, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
         if use_rules:
             cash, n_fills = _rule_exits(
@@ -581,7 +711,7 @@ def simulate_signals(
         if fill_next_open and stops_before_open_entries:
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, open_, high, close, pending_size, fees, slip, cap,
+                first_stop_bar, stop_ref, trail, i, open_, high, low, close, pending_size, pending_short, fees, slip, cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
         # Phase 3 (next_close): orders decided on bar i-1 fill at close[i], all exits before all entries.
@@ -589,14 +719,15 @@ def simulate_signals(
             for j in range(n_assets):
                 if pending[j] == ORDER_EXIT:
                     pending[j] = NO_ORDER
-                    if position[j] > 0.0:
-                        cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
-                                                  cap_sell(close[i, j], slip, low[i, j], cap, ledger),
-                                                  fees, pending_reason[j], ledger)
+                    if position[j] != 0.0:
+                        price = exit_price(close[i, j], position[j] < 0.0, slip, high[i, j], low[i, j], cap, ledger)
+                        cash, n_fills = _close_all(fills, n_fills, cash, position, j, i, price, fees,
+                                                   pending_reason[j], ledger)
                         exited[j] = True
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
-                first_stop_bar, stop_ref, trail, i, close, high, close, pending_size, fees, slip, cap,
+                first_stop_bar, stop_ref, trail, i, close, high, low, close, pending_size, pending_short, fees, slip,
+                cap,
                 stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
 
         # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
@@ -606,17 +737,19 @@ def simulate_signals(
             # a time exit due, or an exit signal; both at once are labelled signal (time_signal_label).
             sub_cash = cash  # submit_check: this bar's orders pseudo-executed at close[i], in order
             for j in range(n_assets):
-                if position[j] <= 0.0 or np.isnan(close[i, j]):
+                if position[j] == 0.0 or np.isnan(close[i, j]):
                     continue
+                short = position[j] < 0.0
+                signal_exit = (int(exits[i, j]) & (2 if short else 1)) != 0
                 time_due = (max_bars > 0 and (time_exit_first or not fill_next_open)
                             and i + (1 if deferred else 0) == entry_bar[j] + max_bars)
-                if not (exits[i, j] or time_due):
+                if not (signal_exit or time_due):
                     continue
-                reason = REASON_SIGNAL if exits[i, j] else REASON_TIME_EXIT
+                reason = REASON_SIGNAL if signal_exit else REASON_TIME_EXIT
                 if time_due and time_label_time_exit and fill_close:
                     reason = REASON_TIME_EXIT
                 if submit_check:
-                    sub_cash = (sub_cash + position[j] * close[i, j]) - check_fee(fees, position[j], close[i, j])
+                    sub_cash = (sub_cash + position[j] * close[i, j]) - check_fee(fees, abs(position[j]), close[i, j])
                 late = early_exit_after_stops and use_stops and i == signal_bar[j] + 1
                 if deferred:
                     pending[j] = ORDER_EXIT
@@ -626,19 +759,15 @@ def simulate_signals(
                 if late and i < last:
                     # The stops are checked on bar i+1 before this close exit is booked: one that fills
                     # there replaces it (the position stays open through close[i]).
-                    ref = stop_ref[j]
-                    _, stop_reason = _stop_fill(
-                        open_[nxt, j], high[nxt, j], low[nxt, j],
-                        sl_level_of(ref, stop_loss, level_tick) if use_sl else -np.inf,
-                        tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
-                        trail[j] if use_trail else -np.inf,
-                        slip, queue, gaps_first, slip_take_profit, cap, ledger, close[nxt, j], stop_on_close_)
+                    _, stop_reason = _position_stop(
+                        short, stop_ref[j], trail[j], open_[nxt, j], high[nxt, j], low[nxt, j], close[nxt, j],
+                        stop_loss, take_profit, use_sl, use_tp, use_trail, slip, queue, gaps_first,
+                        slip_take_profit, cap, ledger, stop_on_close_, level_tick)
                     if stop_reason != NO_REASON:
                         first_stop_bar[j] = min(first_stop_bar[j], nxt)
                         continue
-                cash, n_fills = _sell_all(fills, n_fills, cash, position, j, i,
-                                          cap_sell(close[i, j], slip, low[nxt, j], cap, ledger),
-                                          fees, reason, ledger)
+                price = exit_price(close[i, j], short, slip, high[nxt, j], low[nxt, j], cap, ledger)
+                cash, n_fills = _close_all(fills, n_fills, cash, position, j, i, price, fees, reason, ledger)
                 exited[j] = True
             # Phase 4: entries, ignored while long, while an order is pending, and (close) on an exit bar
             # (reentry_block = "rule_trigger": also on a bar where an exit rule of the asset triggered).
@@ -651,8 +780,11 @@ def simulate_signals(
                     if position[j] != 0.0:
                         bar_value += position[j] * close[i, j]
             for j in range(n_assets):
-                if not entries[i, j] or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
+                code = int(entries[i, j])
+                if code == 0 or position[j] != 0.0 or pending[j] != NO_ORDER or np.isnan(close[i, j]):
                     continue
+                short = code == 2
+                side = SELL if short else BUY
                 q = entry_size(sizing, size, bar_value, close[i, j], whole_units, order_near_integer)
                 if not q > 0.0:
                     continue  # an entry of 0 units (order_rounding, whole units, no equity): no order
@@ -662,34 +794,43 @@ def simulate_signals(
                     continue
                 if submit_check:
                     # Rejected when it does not fit at close[i], unslipped, fee included; the running cash
-                    # keeps the shortfall (a later entry of this bar sees it too).
-                    sub_cash = (sub_cash - q * close[i, j]) - check_fee(fees, q, close[i, j])
+                    # keeps the shortfall (a later entry of this bar sees it too). A short sale adds its proceeds.
+                    if short:
+                        sub_cash = (sub_cash + q * close[i, j]) - check_fee(fees, q, close[i, j])
+                    else:
+                        sub_cash = (sub_cash - q * close[i, j]) - check_fee(fees, q, close[i, j])
                     if sub_cash < 0.0:
-                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if deferred else i, BUY, q,
+                        n_rejected = _reject(rejections, n_rejected, j, i + 1 if deferred else i, side, q,
                                              REASON_SIGNAL)
                         continue
                 if deferred:
                     pending[j] = ORDER_ENTRY
                     pending_size[j] = q
+                    pending_short[j] = short
                 else:
-                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                 cap_buy(close[i, j], slip, high[nxt, j], cap, ledger),
-                                                 q, fees, REASON_SIGNAL, cash_slack, ledger)
+                    if short:
+                        cash, n_fills, filled = _short(fills, n_fills, cash, position, j, i,
+                                                       cap_sell(close[i, j], slip, low[nxt, j], cap, ledger),
+                                                       q, fees, REASON_SIGNAL, cash_slack, ledger)
+                    else:
+                        cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
+                                                     cap_buy(close[i, j], slip, high[nxt, j], cap, ledger),
+                                                     q, fees, REASON_SIGNAL, cash_slack, ledger)
                     if filled:
                         entry_bar[j] = i
                         signal_bar[j] = i
                         first_stop_bar[j] = i + 1 + delay
                         stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], q, ref_size_weighted)
                                        if stop_ref_is_fill_price else close[i, j])
-                        trail[j] = trail_level_of(stop_ref[j], trailing_stop, trail_difference)
+                        trail[j] = trail_start(stop_ref[j], trailing_stop, trail_difference, short)
                     else:
-                        n_rejected = _reject(rejections, n_rejected, j, i, BUY, q, REASON_SIGNAL)
+                        n_rejected = _reject(rejections, n_rejected, j, i, side, q, REASON_SIGNAL)
 
         if trail_entry_close and use_trail:
             # trail_entry_bar = "close": the entry-fill bar's close already raises the hwm.
             for j in range(n_assets):
-                if position[j] > 0.0 and entry_bar[j] == i:
-                    trail[j] = max(trail[j], trail_level_of(close[i, j], trailing_stop, trail_difference))
+                if position[j] != 0.0 and entry_bar[j] == i:
+                    trail[j] = trail_step(trail[j], close[i, j], trailing_stop, trail_difference, position[j] < 0.0)
 
         value = cash
         for j in range(n_assets):

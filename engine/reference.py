@@ -85,8 +85,7 @@ def _raw(scenario: Scenario, contract: Contract):
         np.ascontiguousarray(market.high),
         np.ascontiguousarray(market.low),
         np.ascontiguousarray(market.close),
-        np.ascontiguousarray(market.entries),
-        np.ascontiguousarray(market.exits),
+        *_signal_codes(market),
         contract.fill == "next_open",
         contract.cash,
         float(getattr(contract, size)),
@@ -129,6 +128,16 @@ def _raw(scenario: Scenario, contract: Contract):
         sizing,
         contract.units == "whole",
     )
+
+
+def _signal_codes(market) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's signal codes: entries 1 (long) or 2 (short); exits bit 1 (long) and bit 2 (short)."""
+    entries = market.entries.astype(np.int8)
+    exits = market.exits.astype(np.int8)
+    if market.short_entries is not None:
+        entries += 2 * market.short_entries.astype(np.int8)
+        exits |= 2 * market.short_exits.astype(np.int8)
+    return entries, exits
 
 
 def _fills(scenario: Scenario, recs: np.ndarray) -> FillTable:

@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_PRECEDENCE",
     "STOP_REFERENCES",
     "TRAIL_SOURCES",
+    "POSITION_SIDES",
 ]
 
 FillMode = Literal["close", "next_open", "next_close"]
@@ -74,6 +75,7 @@ STOP_TRIGGERS: Final = ("range", "close")
 LEVEL_TICKS: Final = (0.0, 0.01)
 CASH_CHECKS: Final = ("reject", "none")
 ORDER_ROUNDINGS: Final = ("none", "near_integer")
+POSITION_SIDES: Final = ("long", "short", "both")  # which positions a signal scenario's signals open
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
 
@@ -214,6 +216,23 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "the scenario's prices, so that every sell price is positive.",
         "slippage_abs = 0.01",
         bounds=(0.0, float("inf"), True, False), required=False, default=0.0,
+    ),
+    Knob(
+        "positions", "sides", str,
+        "Which positions a signal scenario opens. `long`: signals.csv has the columns entry and exit. `short`, "
+        "`both`: it also has short_entry and short_exit (`short`: entry and exit are all 0); a short entry sells "
+        "the entry's units short under the same fill and sizing rules, a short exit buys the whole short back "
+        "(cover). One position per asset: an entry of either side is ignored while the asset holds a position "
+        "or has an order pending. Cash: a short sale credits its proceeds minus its fee to the cash, and is "
+        "rejected whole only when cash + proceeds - fee < 0; a cover always fills; the value counts a short at "
+        "-units * close. Exit rules mirror: stop-loss level ref * (1 + p) (gap: open >= level, else high >= "
+        "level), take-profit ref * (1 - q) (gap: open <= level, else low <= level), trailing level lwm * (1 + p) "
+        "with lwm falling to each bar's low (`trail_source = \"high\"`) or close; `higher_level` takes the lower "
+        "of the stop-loss and trailing levels; slipped buys cap at the bar's high (`slippage_cap`) and a gapped "
+        "take-profit at its level; `level_tick` rounds a short's stop-loss as a long's take-profit and back. A "
+        "short's fills are a `sell` (entry) and a `buy` (exit). Signal scenarios only.",
+        'sides = "both"',
+        choices=POSITION_SIDES, required=False, default="long",
     ),
     Knob(
         "exits", "stop_loss", float,
@@ -597,6 +616,7 @@ class Contract:
     per_share: float = 0.0
     min_fee: float = 0.0
     slippage_abs: float = 0.0
+    sides: Literal["long", "short", "both"] = "long"
     # behaviour knobs (defaults: the contract's rules)
     last_bar: Literal["skip", "fill"] = "skip"
     open_exit_first: bool = True
@@ -670,6 +690,8 @@ class Contract:
         for name in COST_EXTRAS:
             if getattr(self, name) != KNOB_BY_FIELD[name].default:
                 doc[name] = getattr(self, name)
+        if self.sides != "long":
+            doc["sides"] = self.sides
         for name in ("stop_loss", "take_profit", "trailing_stop", "max_bars"):
             if getattr(self, name) is not None:
                 doc[name] = getattr(self, name)
@@ -730,12 +752,13 @@ Per bar, in time order; each step runs for every asset before the next step star
 2. Stops, from the bar after the entry fill, while no exit is decided: stop-loss/trailing level gapped
    (open <= level) -> fill at the open; take-profit gapped (open >= level) -> open; low <= level -> the
    level; high >= take-profit level -> that level. Then the trailing hwm rises with this bar's `trail_source`.
+   A short position mirrors every comparison (see `[positions] sides`).
 3. `next_close` only: orders decided on the previous bar fill at this close, all exits before all entries.
    Then exits at the close (`close`), or decided for the next open (`next_open`) or close (`next_close`):
    a time exit due (fill_bar + N), or an exit signal. An asset a stop closed on this bar has nothing left
    to exit.
 4. Entries at the close (`close`), or decided for the next open (`next_open`) or close (`next_close`); an
-   entry is ignored while long, while an order is pending, and (`close`) on a bar where the asset's exit
+   entry (long or short) is ignored while the asset holds a position, while an order is pending, and (`close`) on a bar where the asset's exit
    filled.
 Nothing decided on the last bar fills. Exit reasons: an exit that is both a signal and a time exit is
 labelled `signal`; a stop exit is `trailing_stop` when the trailing level is strictly above the

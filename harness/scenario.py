@@ -42,6 +42,7 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 PRICE_COLUMNS = ("timestamp", "asset", "open", "high", "low", "close", "volume")
 SIGNAL_COLUMNS = ("timestamp", "asset", "entry", "exit")
+SHORT_SIGNAL_COLUMNS = SIGNAL_COLUMNS + ("short_entry", "short_exit")  # [positions] sides = "short" or "both"
 WEIGHT_COLUMNS = ("timestamp", "asset", "weight")
 REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
@@ -97,6 +98,9 @@ class Market:
     exits: np.ndarray
     # Rotation scenarios: target weight per bar and asset, NaN where the bar is not a rebalance bar.
     weights: np.ndarray | None = None
+    # [positions] sides = "short" or "both": the short entry and exit signals (None: long only).
+    short_entries: np.ndarray | None = None
+    short_exits: np.ndarray | None = None
 
     @property
     def rebalance(self) -> np.ndarray:
@@ -192,6 +196,9 @@ def _parse_contract(path: Path, doc: Mapping[str, Any]) -> Contract:
     if values["mode"] == "target_weights" and "exits" in doc:
         raise InputError(path, "[exits]", "exit rules apply to signal scenarios only",
                          "remove [exits] from this rotation scenario")
+    if values["mode"] == "target_weights" and values["sides"] != "long":
+        raise InputError(path, "[positions] sides", f"{values['sides']!r}: short positions are opened by signals; "
+                         "a target-weight rotation is long only", "remove [positions] from this rotation scenario")
     exits = doc.get("exits", {})
     stops = [n for n in ("stop_loss", "take_profit", "trailing_stop") if values[n] is not None]
     if "stop_reference" in exits and not stops:
@@ -448,7 +455,7 @@ def _at(row: Mapping[str, Any]) -> str:
     return f"at {row['timestamp']} {row['asset']} (line {row[LINE]})"
 
 
-def _check_header(path: Path, header: list[str], columns: tuple[str, ...]) -> None:
+def _check_header(path: Path, header: list[str], columns: tuple[str, ...], note: str = "") -> None:
     if tuple(header) == columns:
         return
     missing = [c for c in columns if c not in header]
@@ -458,15 +465,15 @@ def _check_header(path: Path, header: list[str], columns: tuple[str, ...]) -> No
         + ([f"{', '.join(map(repr, unknown))} not a column"] if unknown else []) \
         + ([f"{', '.join(map(repr, repeated))} repeated"] if repeated else [])
     raise InputError(path, "header", f"columns are {','.join(header)!r} ({', '.join(what) or 'out of order'})",
-                     f"they must be exactly {','.join(columns)!r}")
+                     f"they must be exactly {','.join(columns)!r}" + (f" ({note})" if note else ""))
 
 
-def _read_csv(path: Path, data: bytes, columns: tuple[str, ...]) -> pl.DataFrame:
+def _read_csv(path: Path, data: bytes, columns: tuple[str, ...], note: str = "") -> pl.DataFrame:
     """The rows of a canonical CSV (no quotes, no blank lines: see text_defects) as strings, with their LINE."""
     lines = data.decode("utf-8").split("\n")[:-1]
     if not lines:
         raise InputError(path, None, "is empty", f"write the header {','.join(columns)} and then one row per line")
-    _check_header(path, lines[0].split(","), columns)
+    _check_header(path, lines[0].split(","), columns, note)
     fields = pl.Series(lines[1:], dtype=pl.String).str.split(",")
     widths = fields.list.len()
     wrong = (widths != len(columns)).arg_true()
@@ -585,7 +592,8 @@ def load_scenario(folder: Path | str) -> Scenario:
         weights_path, data = _read_input(spec, "weights.csv")
         return Scenario(spec=spec, market=_rotation_market(prices_path, prices, weights_path, data))
     signals_path, data = _read_input(spec, "signals.csv")
-    return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path, data))
+    return Scenario(spec=spec, market=_signal_market(prices_path, prices, signals_path, data,
+                                                     spec.contract.sides))
 
 
 def _check_slippage_abs(spec: ScenarioSpec, prices: pl.DataFrame) -> None:
@@ -672,22 +680,38 @@ def _rotation_market(prices_path: Path, prices: pl.DataFrame, weights_path: Path
                                                      "volume", "entries", "exits")}, weights=grid)
 
 
-def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path, data: bytes) -> Market:
-    signals = _read_csv(signals_path, data, SIGNAL_COLUMNS)
+def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path, data: bytes,
+                   sides: str = "long") -> Market:
+    columns = SIGNAL_COLUMNS if sides == "long" else SHORT_SIGNAL_COLUMNS
+    signals = _read_csv(signals_path, data, columns, _sides_fix(sides))
     if signals.height == 0:
         raise InputError(signals_path, None, "has no rows", "add one row per row of prices.csv below the header")
-    for col in ("entry", "exit"):
+    flags = columns[2:]
+    for col in flags:
         bad = signals.filter(~pl.col(col).is_in(["0", "1"]))
         if bad.height:
             row = bad.row(0, named=True)
             shown = "an empty cell" if row[col] == "" else repr(row[col])
             raise InputError(signals_path, col, f"{shown} {_at(row)} is not 0 or 1", "signals are 0 (no) or 1 (yes)")
-    signals = signals.with_columns(pl.col("entry") == "1", pl.col("exit") == "1")
-    both = signals.filter(pl.col("entry") & pl.col("exit"))
-    if both.height:
-        row = both.row(0, named=True)
-        raise InputError(signals_path, "entry,exit", f"both are 1 {_at(row)}",
-                         "an entry and an exit on the same bar of the same asset is ambiguous: keep one")
+    signals = signals.with_columns(*(pl.col(col) == "1" for col in flags))
+    pairs = [("entry", "exit", "an entry and an exit on the same bar of the same asset is ambiguous: keep one")]
+    if sides != "long":
+        pairs += [("short_entry", "short_exit", "a short entry and a short exit on the same bar of the same asset "
+                   "is ambiguous: keep one"),
+                  ("entry", "short_entry", "a long and a short entry on the same bar of the same asset: one "
+                   "position per asset, keep one side")]
+    for a, b, fix in pairs:
+        both = signals.filter(pl.col(a) & pl.col(b))
+        if both.height:
+            row = both.row(0, named=True)
+            raise InputError(signals_path, f"{a},{b}", f"both are 1 {_at(row)}", fix)
+    if sides == "short":
+        for col in ("entry", "exit"):
+            bad = signals.filter(pl.col(col))
+            if bad.height:
+                row = bad.row(0, named=True)
+                raise InputError(signals_path, col, f"is 1 {_at(row)} but [positions] sides = \"short\"",
+                                 'write 0 there, or set sides = "both" under [positions] to trade both sides')
 
     _check_timestamps(signals_path, signals)
     rows_fix = "signals must have exactly the rows of prices.csv"
@@ -700,6 +724,14 @@ def _signal_market(prices_path: Path, prices: pl.DataFrame, signals_path: Path, 
                          f"(prices.csv has it on line {row[LINE]})", rows_fix)
 
     return _grid_market(prices_path, prices, signals)
+
+
+def _sides_fix(sides: str) -> str:
+    """What to do when signals.csv's header does not fit ``[positions] sides``."""
+    if sides == "long":
+        return ('a long-only scenario has no short columns; to trade short, set sides = "short" or "both" under '
+                '[positions]')
+    return f'[positions] sides = "{sides}" needs the short_entry and short_exit columns after entry and exit'
 
 
 def _grid_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame | None = None) -> Market:
@@ -733,7 +765,10 @@ def _grid_market(prices_path: Path, prices: pl.DataFrame, signals: pl.DataFrame 
     else:
         joined = prices.select("timestamp", "asset").join(signals, on=["timestamp", "asset"], how="left",
                                                               maintain_order="left")
-        for name, col in (("entries", "entry"), ("exits", "exit")):
+        names = [("entries", "entry"), ("exits", "exit")]
+        if "short_entry" in signals.columns:
+            names += [("short_entries", "short_entry"), ("short_exits", "short_exit")]
+        for name, col in names:
             grid = np.zeros(shape, dtype=np.bool_)
             grid[rows, cols] = joined.get_column(col).to_numpy()
             arrays[name] = grid

@@ -79,8 +79,12 @@ def random_signals(rng: np.random.Generator, n: int, entry_prob: float, exit_pro
 def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: float = 100.0,
                         drift: float = 0.0003, vol: float = 0.015, gap_vol: float = 0.008,
                         entry_prob: float = 0.08, exit_prob: float = 0.08,
-                        last_bar: str = "none", decimals: int = 2) -> dict[str, str]:
+                        last_bar: str = "none", decimals: int = 2, sides: str = "long") -> dict[str, str]:
     """Random-walk OHLC and random entry/exit signals, one column of each per asset.
+
+    ``sides`` (``[positions] sides``): ``"short"`` writes the random signals as short ones (the long
+    columns all 0); ``"both"`` draws short signals too, after the long ones, and drops a short entry on a
+    bar with a long entry.
 
     ``last_bar``: ``"entry"`` puts an entry on the last bar after an exit three
     bars before (so the book is flat and only the contract's last-bar rule stops
@@ -89,6 +93,8 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
     """
     if last_bar not in ("none", "entry", "exit"):
         raise ValueError(f"last_bar must be none, entry or exit, got {last_bar!r}")
+    if sides not in ("long", "short", "both"):
+        raise ValueError(f"sides must be long, short or both, got {sides!r}")
     rng = np.random.default_rng(seed)
     stamps = business_days(bars)
     names = [f"A{j:02d}" for j in range(assets)]
@@ -108,15 +114,29 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
             exits[bars - 6:] = False
             entries[bars - 6] = True
             exits[bars - 1] = True
-        per_asset.append((ohlc, entries, exits))
+        none = np.zeros(bars, dtype=np.bool_)
+        if sides == "short":
+            entries, exits, short_entries, short_exits = none, none, entries, exits
+        elif sides == "both":
+            short_entries, short_exits = random_signals(rng, bars, entry_prob, exit_prob)
+            short_entries &= ~entries
+        else:
+            short_entries, short_exits = none, none
+        per_asset.append((ohlc, entries, exits, short_entries, short_exits))
     for t, ts in enumerate(stamps):
-        for name, (ohlc, entries, exits) in zip(names, per_asset):
+        for name, (ohlc, *marks) in zip(names, per_asset):
             price_rows.append([ts, name] + [format_float(ohlc[c][t]) for c in ("open", "high", "low", "close", "volume")])
-            signal_rows.append([ts, name, str(int(entries[t])), str(int(exits[t]))])
+            signal_rows.append([ts, name] + [str(int(m[t])) for m in (marks if sides != "long" else marks[:2])])
     return {
         "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
-        "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),
+        "signals.csv": _csv(signal_header(sides), signal_rows),
     }
+
+
+def signal_header(sides: str) -> tuple[str, ...]:
+    """signals.csv's columns for ``[positions] sides``."""
+    long_only = ("timestamp", "asset", "entry", "exit")
+    return long_only if sides == "long" else long_only + ("short_entry", "short_exit")
 
 
 def _csv(header: tuple[str, ...], rows: list[list[str]]) -> str:
@@ -129,21 +149,27 @@ def _csv(header: tuple[str, ...], rows: list[list[str]]) -> str:
 
 def hand_built(seed: int, *, bars: list[list[float]] | Mapping[str, list[list[float]]],
                entries: list[int] | Mapping[str, list[int]] = (), exits: list[int] | Mapping[str, list[int]] = (),
-               asset: str = "A00") -> dict[str, str]:
+               asset: str = "A00", short_entries: list[int] | Mapping[str, list[int]] | None = None,
+               short_exits: list[int] | Mapping[str, list[int]] | None = None) -> dict[str, str]:
     """Bars written out in the spec as [open, high, low, close] rows; signals as lists of bar indices.
 
     One asset (``asset``): ``bars`` is a list of rows, ``entries``/``exits`` lists of bars.
     Several: ``bars`` maps each asset to its rows (all the same length), ``entries``/``exits``
     map an asset to its bars (an asset left out has none).
+    ``short_entries``/``short_exits`` (either given: ``[positions] sides`` short or both) add the short
+    columns, written the same way.
     ``seed`` is unused (the bars are the data) but kept so every spec has one.
     """
     del seed
+    shorts = short_entries is not None or short_exits is not None
+    given = {"entries": entries, "exits": exits, "short_entries": short_entries or (),
+             "short_exits": short_exits or ()}
     if isinstance(bars, Mapping):
-        if not isinstance(entries, Mapping) or not isinstance(exits, Mapping):
-            raise ValueError("with bars per asset, entries and exits map an asset to its bars")
-        table, marks_of = dict(bars), {"entries": dict(entries), "exits": dict(exits)}
+        if not all(isinstance(v, Mapping) or v == () for v in given.values()):
+            raise ValueError("with bars per asset, the signals map an asset to its bars")
+        table, marks_of = dict(bars), {k: dict(v or {}) for k, v in given.items()}
     else:
-        table, marks_of = {asset: bars}, {"entries": {asset: entries}, "exits": {asset: exits}}
+        table, marks_of = {asset: bars}, {k: {asset: v} for k, v in given.items()}
     names = sorted(table)
     lengths = {len(table[a]) for a in names}
     if len(lengths) != 1:
@@ -163,11 +189,12 @@ def hand_built(seed: int, *, bars: list[list[float]] | Mapping[str, list[list[fl
     stamps = business_days(n)
     price_rows = [[ts, a] + [format_float(v) for v in table[a][t]] + [format_float(1000.0)]
                   for t, ts in enumerate(stamps) for a in names]
-    signal_rows = [[ts, a, str(int(t in marks_of["entries"].get(a, ()))), str(int(t in marks_of["exits"].get(a, ())))]
+    kinds = ("entries", "exits", "short_entries", "short_exits") if shorts else ("entries", "exits")
+    signal_rows = [[ts, a] + [str(int(t in marks_of[k].get(a, ()))) for k in kinds]
                    for t, ts in enumerate(stamps) for a in names]
     return {
         "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
-        "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),
+        "signals.csv": _csv(signal_header("both" if shorts else "long"), signal_rows),
     }
 
 

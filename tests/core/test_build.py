@@ -233,7 +233,7 @@ def test_unknown_generator_parameter_is_an_input_error(tmp_path: Path) -> None:
     assert str(info.value).endswith("scenario.toml: [generator] bar_count: is not a parameter of random_walk_signals; "
                                     "random_walk_signals's parameters are bars, assets = 1, start_price = 100.0, drift = 0.0003, "
                                     "vol = 0.015, gap_vol = 0.008, entry_prob = 0.08, exit_prob = 0.08, last_bar = 'none', "
-                                    "decimals = 2")
+                                    "decimals = 2, sides = 'long'")
 
 
 def test_missing_generator_parameter_is_named(tmp_path: Path) -> None:
