@@ -331,16 +331,18 @@ def near_integer(q: float) -> float:
 
 
 @njit(cache=True)
-def stop_fill_price(price: float, reason: int, at_open: bool, low: float, tp_level: float, slip: float,
-                    slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
-    """The fill price of a stop exit found by :func:`stop_exit` (a sell)."""
+def stop_fill_price(price: float, reason: int, at_open: bool, bound: float, tp_level: float, slip,
+                    slip_take_profit: bool, cap: bool, ledger: bool = False, short: bool = False) -> float:
+    """The fill price of a stop exit found by :func:`stop_exit`: a sell capped at ``bound``, the bar's low
+    (``short``: :func:`stop_exit_short`'s cover, a buy capped at the bar's high)."""
     if reason == REASON_TAKE_PROFIT:
         if at_open:
-            # A take-profit gapped at the open: capped at its level, not at the low.
-            return cap_sell(price, slip, tp_level, cap, ledger)
-        if not slip_take_profit:
+            bound = tp_level  # a take-profit gapped at the open: capped at its level, not at the bar's range
+        elif not slip_take_profit:
             return price
-    return cap_sell(price, slip, low, cap, ledger)
+    if short:
+        return cap_buy(price, slip, bound, cap, ledger)
+    return cap_sell(price, slip, bound, cap, ledger)
 
 
 @njit(cache=True)
@@ -376,18 +378,6 @@ def trail_step(level: float, src: float, p: float, difference: bool, short: bool
 
 
 @njit(cache=True)
-def stop_fill_price_short(price: float, reason: int, at_open: bool, high: float, tp_level: float, slip,
-                          slip_take_profit: bool, cap: bool, ledger: bool = False) -> float:
-    """:func:`stop_fill_price` for a short's stop exit (a buy)."""
-    if reason == REASON_TAKE_PROFIT:
-        if at_open:
-            return cap_buy(price, slip, tp_level, cap, ledger)
-        if not slip_take_profit:
-            return price
-    return cap_buy(price, slip, high, cap, ledger)
-
-
-@njit(cache=True)
 def _position_stop(short, ref, trail_j, open_, high, low, close_, stop_loss, take_profit, use_sl, use_tp,
                    use_trail, slip, queue, gaps_first, slip_take_profit, cap, ledger, on_close, level_tick):
     """The stop exit of a position (long, or ``short``) with stop reference ``ref`` and trailing level
@@ -408,7 +398,7 @@ def _position_stop(short, ref, trail_j, open_, high, low, close_, stop_loss, tak
         price, reason, at_open = stop_exit_short(open_, high, low, sl, tp, tr, queue, gaps_first)
     if reason == NO_REASON:
         return np.nan, NO_REASON
-    return stop_fill_price_short(price, reason, at_open, high, tp, slip, slip_take_profit, cap, ledger), reason
+    return stop_fill_price(price, reason, at_open, high, tp, slip, slip_take_profit, cap, ledger, True), reason
 
 
 @njit(cache=True)
