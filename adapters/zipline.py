@@ -29,6 +29,9 @@ Both modes, per knob:
   bar is unsupported, and any order that does not fill whole on its bar raises).
 * ``[sizing] fixed``: ``order(asset, size)`` on an entry signal while flat with
   no order open; ``order(asset, -position)`` on an exit signal while long.
+* ``[positions] sides``: ``order(asset, -size)`` on a short entry signal while
+  flat, ``order(asset, -position)`` (a buy) on a short exit signal while short;
+  Zipline's ledger credits the sale's proceeds to the cash.
 * ``max_bars``: the strategy counts sessions from the entry fill and places the
   exit on bar fill_bar + N - 1 (filling at close[fill_bar + N]).
 
@@ -157,9 +160,10 @@ class _Run:
         market = self.scenario.market
         last = market.n_bars - 1
         positions = context.portfolio.positions
+        shorts = c.sides != "long"
         for b in self.books:
             held = positions[self.assets[b.index]].amount if self.assets[b.index] in positions else 0
-            if held < 0:
+            if held < 0 and not shorts:
                 raise RuntimeError(f"bar {i}: short position {held} in {market.assets[b.index]}")
             if held == 0:
                 if b.fill_bar >= 0:  # a stop or take-profit closed it on this bar: cancel the survivors
@@ -176,7 +180,8 @@ class _Run:
             if i == last:
                 continue
             reason = ""
-            if market.exits[i, b.index]:
+            exits = market.exits if held > 0 else market.short_exits
+            if exits[i, b.index]:
                 reason = "signal"
             elif c.max_bars is not None and i == b.fill_bar + c.max_bars - 1:
                 reason = "time_exit"
@@ -190,16 +195,22 @@ class _Run:
         for b in self.books:
             asset = self.assets[b.index]
             held = positions[asset].amount if asset in positions else 0
-            if market.entries[i, b.index] and held == 0 and b.fill_bar < 0:
+            if held != 0 or b.fill_bar >= 0:
+                continue
+            if market.entries[i, b.index]:
                 self._place(b.index, c.size, "signal")
+            elif shorts and market.short_entries[i, b.index]:
+                self._place(b.index, -c.size, "signal")
 
     def _protect(self, b: _Book, held: float, ref: float) -> None:
+        """The stop-loss and take-profit orders of a position (a short's: a buy stop above, a buy limit below)."""
         c = self.contract
+        d = 1.0 if held > 0 else -1.0
         if c.stop_loss is not None:
-            oid = self._place(b.index, -held, "stop_loss", stop_price=ref * (1.0 - c.stop_loss))
+            oid = self._place(b.index, -held, "stop_loss", stop_price=ref * (1.0 - d * c.stop_loss))
             b.protective[oid] = "stop_loss"
         if c.take_profit is not None:
-            oid = self._place(b.index, -held, "take_profit", limit_price=ref * (1.0 + c.take_profit))
+            oid = self._place(b.index, -held, "take_profit", limit_price=ref * (1.0 + d * c.take_profit))
             b.protective[oid] = "take_profit"
 
     # -- rotation ------------------------------------------------------------------------------
@@ -282,7 +293,7 @@ def _simulate(scenario: Scenario, contract: Contract, mode: str) -> Output:
 
 _COMMON = {
     "fill": ("next_close",), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY, "fee": ANY,
-    "slippage": ANY, "max_bars": ANY,
+    "slippage": ANY, "max_bars": ANY, "sides": ANY,
 }
 
 
@@ -310,6 +321,8 @@ class Zipline(Engine):
             "fee": ("configured", "set_commission(PerDollar(cost=f))"),
             "slippage": ("configured", "set_slippage(FixedBasisPointsSlippage(basis_points=s * 1e4))"),
             "max_bars": ("computed", "the strategy counts sessions from the entry fill and places a market exit"),
+            "sides": ("native", "order(asset, -size) sells short, order(asset, -position) covers; Zipline's ledger "
+                                "credits a short sale's proceeds to the cash"),
         },
         "stock": {
             "fill": ("native", "a market order placed in handle_data fills at the next session's close"),
@@ -323,6 +336,8 @@ class Zipline(Engine):
             "take_profit": ("native", "order(asset, -n, limit_price=ref * (1 + q))"),
             "stop_reference": ("configured", "ref = data.current(asset, 'close') on the entry-fill bar"),
             "max_bars": ("computed", "the strategy counts sessions from the entry fill and places a market exit"),
+            "sides": ("native", "order(asset, -size) sells short, order(asset, -position) covers; Zipline's ledger "
+                                "credits a short sale's proceeds to the cash"),
             "stop_trigger": ("native", "stop and limit orders trigger on the session's close"),
             "level_tick": ("native", "stop and limit prices rounded to the asset's tick_size, 0.01"),
             "cash_check": ("native", "the blotter fills every triggered order; the cash may go below 0"),

@@ -24,6 +24,7 @@ def test_contract_mode_runs_signals_time_exits_and_rotations():
     assert {c.fill for c in contracts} == {"next_close"}
     assert {c.sizing_mode for c in contracts} == {"fixed", "target_weights"}
     assert any(c.max_bars is not None for c in contracts) and any(c.fee > 0 and c.slippage > 0 for c in contracts)
+    assert any(c.sides == "both" for c in contracts)  # short sales and covers too
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
