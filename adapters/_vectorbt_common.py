@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
-__all__ = ["ContractDivergence"]
+import numpy as np
+from vectorbt.portfolio.enums import SizeType
+
+__all__ = ["ContractDivergence", "requested_units"]
 
 
 class ContractDivergence(RuntimeError):
     """vectorbt did something the contract forbids, and the adapter cannot undo it."""
+
+
+def requested_units(log) -> float:
+    """The units a logged from_signals order asked for, with vectorbt's own arithmetic: ``req_size``
+    (``size_type="amount"``), or req_size / val_price (``"value"``, portfolio/nb.py:443), floored to
+    ``size_granularity`` when one is set (buy_nb, nb.py:145)."""
+    if int(log["req_size_type"]) != SizeType.Value:
+        return float(log["req_size"])
+    units = log["req_size"] / log["val_price"]
+    if not np.isnan(log["req_size_granularity"]):
+        units = units // log["req_size_granularity"] * log["req_size_granularity"]
+    return float(units)

@@ -8,7 +8,10 @@ static simulator, portfolio/nb.py:1916 ``simulate_from_signals_nb``):
   ``price=close`` (``fill = "close"``), or shifted one bar forward with
   ``price=open`` (``next_open``) or ``price=close`` (``next_close``), which is
   how vectorbt's users trade on the next bar;
-- ``size=size, size_type="amount"``, ``fees=f``, ``slippage=s``,
+- ``size=size, size_type="amount"`` (``target_value``: ``size=value,
+  size_type="value"`` with ``val_price=-np.inf`` in ``next_open`` mode, the
+  documented valuation at the previous close; fractional units only),
+  ``fees=f``, ``fixed_fees=fixed_fee``, ``slippage=s``,
   ``init_cash=cash``, ``allow_partial=False`` (an entry that does not fit is
   rejected whole, as the contract says, instead of vectorbt's default partial
   fill);
@@ -62,6 +65,7 @@ from numba import njit
 from vectorbt.portfolio.enums import Direction, OrderSide, OrderStatus, OrderStatusInfo
 from vectorbt.portfolio.nb import dir_enex_signal_func_nb
 
+from adapters._vectorbt_common import requested_units
 from harness.contract import Contract, knob_key
 from harness.engines import Output, Unsupported, make_fill, make_rejection
 from harness.scenario import Scenario
@@ -80,6 +84,9 @@ def check(scenario: Scenario, contract: Contract) -> None:
         raise Unsupported(knob_key("trailing_stop"), "stock vectorbt has one stop-loss slot (sl_stop, made trailing "
                                                      "by sl_trail): a stop-loss and a trailing stop together need an "
                                                      "adjust_sl_func_nb that computes the level")
+    if contract.sizing_mode != "fixed" and contract.fill == "next_close":
+        raise Unsupported(knob_key("fill"), "next_close with sized entries: one-asset fixed-size signals only "
+                                            "(as in contract mode)")
     if contract.has_stops and contract.fill == "next_close":
         raise Unsupported(knob_key("fill"), "next_close with stops: vectorbt checks a position's stops on the bar "
                                             "its shifted exit fills at the close, before it")
@@ -117,7 +124,14 @@ def _signals(contract: Contract, market) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _arguments(contract: Contract) -> dict:
     """from_signals keyword arguments a user writes for this contract (documented ones only)."""
-    kwargs: dict = dict(size=float(contract.size), size_type="amount", fees=float(contract.fee),
+    if contract.sizing_mode == "target_value":
+        # value / val_price units (nb.py:443); val_price=-np.inf is the previous close (nb.py:2062-2068, 2581-2587),
+        # the deciding bar's close of a signal shifted to the next open
+        sizing = dict(size=float(contract.value), size_type="value",
+                      val_price=np.inf if contract.fill == "close" else -np.inf)
+    else:
+        sizing = dict(size=float(contract.size), size_type="amount")
+    kwargs: dict = dict(**sizing, fees=float(contract.fee), fixed_fees=float(contract.fixed_fee),
                         slippage=float(contract.slippage), init_cash=float(contract.cash), allow_partial=False)
     if contract.stop_loss is not None:
         kwargs["sl_stop"] = float(contract.stop_loss)
@@ -258,7 +272,7 @@ def run_signals(scenario: Scenario, contract: Contract) -> Output:
             continue
         if status == OrderStatus.Rejected and log["req_size"] > 0 and info in _CASH_REJECTIONS:
             rejections.append(make_rejection(scenario, asset_index=int(log["col"]), bar=int(log["idx"]), side="buy",
-                                             size=float(log["req_size"]), reason="signal"))
+                                             size=requested_units(log), reason="signal"))
             continue
         raise RuntimeError(f"{scenario.name}: bar {int(log['idx'])}: vectorbt did not fill an order of size "
                            f"{float(log['req_size'])!r} (status {status}, info {info})")
@@ -273,6 +287,9 @@ def run_signals(scenario: Scenario, contract: Contract) -> Output:
 
 def check_rotation(scenario: Scenario, contract: Contract) -> None:
     """Rotations stock from_orders expresses: close fills, fractional units, every price listed."""
+    if contract.fixed_fee:
+        raise Unsupported(knob_key("fixed_fee"), "rotations: from_orders with fixed_fees is not taught "
+                                                 "(signal scenarios only)")
     if contract.fill != "close":
         raise Unsupported(knob_key("fill"), f"{contract.fill} rotation: from_orders values the portfolio and sizes "
                                             "target percents at the order price (val_price=np.inf, the default), "

@@ -26,6 +26,11 @@ reference engine under (scenario contract + PROFILE). Per knob:
   sees bar t+1.
 * ``fee``: ``commission_type=PERCENTAGE``, ``commission_rate``; ``slippage``:
   ``slippage_type=PERCENTAGE``, ``slippage_rate`` (rule exits included).
+  Contract mode, further (:func:`_costs`): ``fixed_fee`` as ``PER_ORDER``
+  with ``commission_per_trade``, ``per_share``/``min_fee`` as ``PER_SHARE``
+  when no percentage or fixed fee is set, ``slippage_abs`` as ``FIXED`` when
+  no percentage slippage is; the other combinations are unsupported (one
+  commission model, whose minimum covers the whole fee; one slippage model).
 * ``[sizing] fixed``: ``broker.submit_order(asset, size)`` on an entry signal
   while flat with nothing pending, ``broker.close_position(asset)`` on an exit
   signal while long; ``share_type=FRACTIONAL`` (the default ``INTEGER`` would
@@ -166,16 +171,32 @@ def _check_market(scenario: Scenario) -> None:
 # ------------------------------------------------------------------------------ config
 
 
+def _costs(c: Contract) -> dict[str, Any]:
+    """Commission and slippage settings. ``fixed_fee`` (no per-share commission): PER_ORDER, whose fee is
+    max(q * 0 + |q * p| * rate + per_trade, 0) (models.py PerOrderCommission.quote); ``per_share`` with
+    ``min_fee`` alone: PER_SHARE, max(|q| * c, m) (PerShareCommission). ``slippage_abs`` alone: FIXED,
+    p +/- a (FixedSlippage). :meth:`Ml4t.check` refuses the other combinations."""
+    costs: dict[str, Any] = dict(commission_type=CommissionType.PERCENTAGE if c.fee > 0.0 else CommissionType.NONE,
+                                 commission_rate=c.fee,
+                                 slippage_type=SlippageType.PERCENTAGE if c.slippage > 0.0 else SlippageType.NONE,
+                                 slippage_rate=c.slippage)
+    if c.per_share > 0.0:
+        costs.update(commission_type=CommissionType.PER_SHARE, commission_per_share=c.per_share,
+                     commission_minimum=c.min_fee)
+    elif c.fixed_fee > 0.0:
+        costs.update(commission_type=CommissionType.PER_ORDER, commission_per_trade=c.fixed_fee)
+    if c.slippage_abs > 0.0:
+        costs.update(slippage_type=SlippageType.FIXED, slippage_fixed=c.slippage_abs)
+    return costs
+
+
 def _config(c: Contract, mode: str) -> BacktestConfig:
     close_mode = c.fill == "close"
     kwargs: dict[str, Any] = dict(
         initial_cash=c.cash,
         execution_mode=ExecutionMode.SAME_BAR if close_mode else ExecutionMode.NEXT_BAR,
         execution_price=ExecutionPrice.CLOSE if close_mode else ExecutionPrice.OPEN,
-        commission_type=CommissionType.PERCENTAGE if c.fee > 0.0 else CommissionType.NONE,
-        commission_rate=c.fee,
-        slippage_type=SlippageType.PERCENTAGE if c.slippage > 0.0 else SlippageType.NONE,
-        slippage_rate=c.slippage,
+        **_costs(c),
         share_type=ShareType.INTEGER if c.units == "whole" else ShareType.FRACTIONAL,
     )
     if c.fill == "next_close":
@@ -630,7 +651,10 @@ class Ml4t(Engine):
     name = "ml4t"
     framework = "ml4t-backtest"
     fork_safe = False  # ml4t and this adapter run polars, whose thread pool deadlocks in a forked worker
-    capabilities = {"contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close")}, "stock": dict(_EXPRESSED)}
+    # the cost extras: contract mode only so far (stock runs not yet checked against the reference under the profile)
+    capabilities = {"contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close"), "fixed_fee": ANY,
+                                 "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY},
+                    "stock": dict(_EXPRESSED)}
     profile = PROFILE
     profile_evidence = EVIDENCE
     witness = {
@@ -646,7 +670,12 @@ class Ml4t(Engine):
                                   "whole units) from the broker's cash and positions and submits them in the "
                                   "contract's sequence; the broker executes them and refuses a buy that does not fit"),
             "fee": ("configured", "commission_type=PERCENTAGE, commission_rate"),
+            "fixed_fee": ("configured", "commission_type=PER_ORDER, commission_rate, commission_per_trade (no "
+                                        "per-share commission)"),
+            "per_share": ("configured", "commission_type=PER_SHARE, commission_per_share (no percentage or fixed fee)"),
+            "min_fee": ("configured", "commission_minimum of PER_SHARE (no percentage or fixed fee)"),
             "slippage": ("configured", "slippage_type=PERCENTAGE, slippage_rate"),
+            "slippage_abs": ("configured", "slippage_type=FIXED, slippage_fixed (no percentage slippage)"),
             "stop_loss": ("assisted", "the native StopLoss decides trigger, level and gap fill on a state carrying "
                                       "the contract's reference; the adapter's rule resolves the precedence"),
             "take_profit": ("assisted", "the native TakeProfit, as stop_loss"),
@@ -701,6 +730,17 @@ class Ml4t(Engine):
     }
 
     def check(self, scenario: Scenario, contract: Contract, mode: str) -> None:
+        if contract.per_share > 0.0 and (contract.fee > 0.0 or contract.fixed_fee > 0.0):
+            raise Unsupported("[costs] per_share", "with a percentage or fixed fee: ml4t's one commission model "
+                              "that sums them, PerOrderCommission, applies the minimum to the whole fee "
+                              "(models.py PerOrderCommission.quote), the contract to the per-share part")
+        if contract.slippage_abs > 0.0 and contract.slippage > 0.0:
+            raise Unsupported("[costs] slippage_abs", "with a percentage slippage: ml4t takes one slippage model "
+                              "(slippage_type PERCENTAGE or FIXED)")
+        if contract.sizing_mode == "target_weights" and (contract.fixed_fee or contract.per_share
+                                                         or contract.slippage_abs):
+            raise Unsupported("[costs] fixed_fee" if contract.fixed_fee else "[costs] per_share" if
+                              contract.per_share else "[costs] slippage_abs", "rotations: not taught")
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules):
             raise Unsupported("[execution] fill", "next_close: signal scenarios without exit rules only "
                                                   "(next_bar_execution_price=CLOSE)")

@@ -22,7 +22,16 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
 - ``[sizing] mode = "fixed"``: ``size = size``, ``size_type = "amount"``,
   ``direction = "longonly"``, ``accumulate = False`` (entries while long and
   exits while flat are ignored; an exit sells the whole position).
-- ``fee``: ``fees = f`` (fee = f * size * fill price, after slippage).
+- ``[sizing] mode = "target_value"``: ``size = value``, ``size_type = "value"``,
+  ``val_price`` the decision bar's close (:func:`_entry_sizing`); whole units
+  through ``size_granularity = 1``, a buy vectorbt's cash check cuts short
+  withheld and rerun as a rejection (:func:`_cut_buy`).
+- ``fee``: ``fees = f`` (fee = f * size * fill price, after slippage);
+  ``fixed_fee``: ``fixed_fees`` (vectorbt's fee is (size * price) * f +
+  fixed_fees, nb.py:149, 311: the same terms, the product associated
+  differently, an ulp at most). No per-share commission, minimum or absolute
+  slippage exists in vectorbt 1.2.0, and no size type that is a fraction of
+  the equity at the decision close: those knobs are unsupported.
 - ``slippage``: ``slippage = s`` (buys at p*(1+s), sells at p*(1-s)).
 - ``cash``: ``init_cash``; an entry that does not fit is rejected whole
   (``allow_partial = False``; vectorbt's PartialFill/NoCashLong rejections).
@@ -92,9 +101,9 @@ import numpy as np
 import pandas as pd
 import vectorbt as vbt
 from numba import njit
-from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo
+from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo, SizeType
 
-from adapters._vectorbt_common import ContractDivergence
+from adapters._vectorbt_common import ContractDivergence, requested_units
 from adapters._vectorbt_profile import EVIDENCE as _STOCK_EVIDENCE, PROFILE as _STOCK_PROFILE
 from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES, knob_key
 from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
@@ -108,10 +117,7 @@ __all__ = ["Vectorbt", "ContractDivergence"]
 # (a knob added after this adapter was written) makes run() raise.
 _HANDLED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "size", "fee", "slippage",
                             "stop_loss", "take_profit", "stop_reference", "trailing_stop",
-                            "trail_source", "max_bars"})
-# Contract fields the signal path refuses whenever they are set (``units`` belongs to
-# rotation, which run() hands to adapters/_vectorbt_rotation.py before these checks).
-_REFUSED_KNOBS = frozenset({"units"})
+                            "trail_source", "max_bars", "fixed_fee", "value", "units"})
 
 # vectorbt's order log statuses the contract allows for a rejected buy: the
 # cost (size * price + fee) does not fit in the cash and the order is refused
@@ -139,11 +145,10 @@ def _check_supported(scenario: Scenario) -> None:
         )
     if contract.fill not in FILL_MODES:
         raise NotImplementedError(f"vectorbt adapter: fill mode {contract.fill!r} is not supported")
-    if contract.sizing_mode != "fixed":
+    if contract.sizing_mode not in ("fixed", "target_value"):
         raise NotImplementedError(f"vectorbt adapter: sizing mode {contract.sizing_mode!r} is not supported")
-    for name in sorted(_REFUSED_KNOBS):
-        if getattr(contract, name) is not None:
-            raise NotImplementedError(f"vectorbt adapter: knob {name} = {getattr(contract, name)!r} is not supported")
+    if contract.sizing_mode == "fixed" and contract.units is not None:
+        raise NotImplementedError(f"vectorbt adapter: knob units = {contract.units!r} with fixed sizes")
     _check_exit_knobs(contract)
 
     market = scenario.market
@@ -253,32 +258,45 @@ def _order_settings(scenario: Scenario) -> dict[str, Any]:
     """Sizing, costs and cash: every setting passed explicitly, none from vbt.settings."""
     contract = scenario.spec.contract
     return dict(
-        size=float(contract.size),
-        size_type="amount",
+        **_entry_sizing(contract),
         direction="longonly",
         accumulate=False,
         fees=float(contract.fee),
-        fixed_fees=0.0,
+        fixed_fees=float(contract.fixed_fee),
         slippage=float(contract.slippage),
         init_cash=float(contract.cash),
-        allow_partial=False,
         raise_reject=False,
         # vbt's default min_size (1e-8) would silently drop small orders; the contract has no minimum.
         min_size=0.0,
         max_size=np.inf,
-        size_granularity=np.nan,
         reject_prob=0.0,
         lock_cash=False,
         upon_long_conflict="ignore",
         upon_short_conflict="ignore",
         upon_dir_conflict="ignore",
         upon_opposite_entry="ignore",
-        val_price=np.inf,
         ffill_val_price=True,
         update_value=False,
         cash_sharing=False,
         call_seq="default",
     )
+
+
+def _entry_sizing(contract) -> dict[str, Any]:
+    """What an entry buys. ``fixed``: ``size`` units. ``target_value``: ``size_type="value"``, which
+    vectorbt turns into value / val_price units (nb.py:436-445) with ``val_price`` the decision bar's close:
+    the order price in ``close`` mode (``np.inf``), the previous close in ``next_open`` mode (``-np.inf``,
+    nb.py:2062-2068, 2581-2587). Whole units: ``size_granularity=1`` floors the units (buy_nb, nb.py:144-145), and
+    ``allow_partial=True`` because vectorbt would otherwise refuse every floored order as a partial fill of
+    the unfloored one (nb.py:187); a buy vectorbt's cash check cuts short is withheld and the simulation
+    rerun (:func:`_withhold_cut_buys`)."""
+    if contract.sizing_mode == "fixed":
+        return dict(size=float(contract.size), size_type="amount", val_price=np.inf,
+                    size_granularity=np.nan, allow_partial=False)
+    whole = contract.units == "whole"
+    return dict(size=float(contract.value), size_type="value",
+                val_price=np.inf if contract.fill == "close" else -np.inf,
+                size_granularity=1.0 if whole else np.nan, allow_partial=whole)
 
 
 def _stop_settings(scenario: Scenario) -> dict[str, Any]:
@@ -493,11 +511,14 @@ def _exit_callbacks(scenario: Scenario, open_: np.ndarray, close: np.ndarray, en
     return callbacks, observed
 
 
-def _prepare(scenario: Scenario) -> _Inputs:
+def _prepare(scenario: Scenario, withheld: dict[tuple[int, int], float] | None = None) -> _Inputs:
+    """``withheld``: (fill bar, asset) of whole-unit buys vectorbt's cash check cut short; not placed."""
     market = scenario.market
     contract = scenario.spec.contract
     open_, high, low, close = (_f64(market.open), _f64(market.high), _f64(market.low), _f64(market.close))
     entries, exits, price = _signal_timing(contract.fill, open_, close, market.entries, market.exits)
+    for bar, col in withheld or ():
+        entries[bar, col] = False
     settings = {**_order_settings(scenario), **_stop_settings(scenario)}
     callbacks, observed = None, None
     if contract.has_exit_rules:
@@ -547,6 +568,28 @@ def _simulate(scenario: Scenario, inputs: _Inputs, call_seq: np.ndarray | None =
     )
 
 
+def _buy_units(scenario: Scenario, log) -> float:
+    """The units a logged buy asked vectorbt for (:func:`requested_units`); raises unless a target_value
+    buy was sized at the decision bar's close."""
+    if int(log["req_size_type"]) == SizeType.Value:
+        bar, col = int(log["idx"]), int(log["col"])
+        decision = bar if scenario.spec.contract.fill == "close" else bar - 1
+        if decision < 0 or log["val_price"] != scenario.market.close[decision, col]:
+            raise ContractDivergence(f"{scenario.name}: bar {bar}: vectorbt sized a target_value buy at "
+                                     f"val_price {log['val_price']!r}, not the decision bar's close")
+    return requested_units(log)
+
+
+def _cut_buy(scenario: Scenario, pf: vbt.Portfolio) -> tuple[tuple[int, int], float] | None:
+    """The first whole-unit buy vectorbt's cash check cut short (allow_partial=True): its (bar, asset) and
+    the units it asked for; the contract rejects such a buy whole."""
+    for log in _logs_in_order(pf):
+        if int(log["res_status"]) == OrderStatus.Filled and log["res_side"] == OrderSide.Buy \
+                and log["req_allow_partial"] and log["res_size"] < _buy_units(scenario, log):
+            return (int(log["idx"]), int(log["col"])), _buy_units(scenario, log)
+    return None
+
+
 def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
     """Every order vectorbt tried either filled as the contract says or was a cash rejection.
 
@@ -568,17 +611,21 @@ def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
                         f"{where}: vectorbt filled a buy costing {cost!r} with only {log['cash']!r} cash "
                         "(within its 1e-9 tolerance); the contract rejects it"
                     )
-                if log["res_size"] != log["req_size"]:
+                if log["res_size"] != _buy_units(scenario, log):
                     raise ContractDivergence(
-                        f"{where}: vectorbt bought {log['res_size']!r} units instead of {log['req_size']!r}"
+                        f"{where}: vectorbt bought {log['res_size']!r} units instead of {_buy_units(scenario, log)!r}"
                     )
             elif log["new_position"] != 0.0:
                 raise ContractDivergence(
                     f"{where}: vectorbt's exit left {log['new_position']!r} units; the contract sells the whole position"
                 )
             continue
-        if status == OrderStatus.Rejected and log["req_size"] > 0 and info in _CASH_REJECTIONS:
+        if status == OrderStatus.Rejected and log["req_size"] > 0 and info in _CASH_REJECTIONS \
+                and _buy_units(scenario, log) > 0:
             continue  # entry rejected whole for lack of cash: the contract's rule
+        if status == OrderStatus.Ignored and info == OrderStatusInfo.SizeZero and log["req_size"] > 0 \
+                and _buy_units(scenario, log) == 0:
+            continue  # a whole-unit entry of 0 units: no order, as the contract says
         raise ContractDivergence(
             f"{where}: vectorbt did not fill an order of size {log['req_size']!r} "
             f"(status {status}, info {info}); the contract has no such rule"
@@ -658,18 +705,18 @@ def _call_order_breach(scenario: Scenario, pf: vbt.Portfolio, observed: _Observe
     return None
 
 
-def _simulate_shared_cash(scenario: Scenario) -> tuple[_Inputs, vbt.Portfolio]:
+def _simulate_shared_cash(scenario: Scenario, withheld: dict[tuple[int, int], float]) -> tuple[_Inputs, vbt.Portfolio]:
     fill = scenario.spec.contract.fill
     if fill not in _CALL_RANK:
         raise NotImplementedError(f"vectorbt adapter: several assets with fill = {fill!r} are not supported")
-    inputs = _prepare(scenario)
+    inputs = _prepare(scenario, withheld)
     kinds = _kinds_guess(inputs)
     for _ in range(scenario.market.n_bars + 1):
         pf = _simulate(scenario, inputs, _call_seq(kinds, fill))
         if _call_order_breach(scenario, pf, inputs.observed) is None:
             return inputs, pf
         kinds = _kinds_run(pf, inputs.observed, kinds.shape)
-        inputs = _prepare(scenario)  # the callbacks' state starts afresh
+        inputs = _prepare(scenario, withheld)  # the callbacks' state starts afresh
     raise ContractDivergence(f"{scenario.name}: no call order made vectorbt execute the contract's order: "
                              f"{_call_order_breach(scenario, pf, inputs.observed)}")
 
@@ -725,12 +772,14 @@ def _fills(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) ->
     return fills
 
 
-def _rejections(scenario: Scenario, pf: vbt.Portfolio) -> list[Rejection]:
-    """Entries vectorbt refused for lack of cash (its log; _audit_orders vouched for each)."""
-    logs = pf.log_records
-    return [make_rejection(scenario, asset_index=int(log["col"]), bar=int(log["idx"]), side="buy",
-                           size=float(log["req_size"]), reason="signal")
-            for log in logs if int(log["res_status"]) == OrderStatus.Rejected]
+def _rejections(scenario: Scenario, pf: vbt.Portfolio, withheld: dict[tuple[int, int], float]) -> list[Rejection]:
+    """Entries vectorbt refused for lack of cash (its log; _audit_orders vouched for each), and the
+    whole-unit buys its cash check cut short (``withheld``)."""
+    refused = {(int(log["idx"]), int(log["col"])): _buy_units(scenario, log)
+               for log in pf.log_records if int(log["res_status"]) == OrderStatus.Rejected}
+    refused.update(withheld)
+    return [make_rejection(scenario, asset_index=col, bar=bar, side="buy", size=units, reason="signal")
+            for (bar, col), units in sorted(refused.items())]
 
 
 def _equity(pf: vbt.Portfolio) -> np.ndarray:
@@ -745,14 +794,25 @@ def _equity(pf: vbt.Portfolio) -> np.ndarray:
 
 def _run_signals(scenario: Scenario) -> Output:
     _check_supported(scenario)
-    if scenario.market.n_assets == 1:
-        inputs = _prepare(scenario)
-        pf = _simulate(scenario, inputs)
+    withheld: dict[tuple[int, int], float] = {}
+    # A run agrees with the contract up to its first cut-short buy, withheld in the next run: each pass
+    # moves that bar later, so at most one pass per entry.
+    for _ in range(int(np.sum(scenario.market.entries)) + 1):
+        if scenario.market.n_assets == 1:
+            inputs = _prepare(scenario, withheld)
+            pf = _simulate(scenario, inputs)
+        else:
+            inputs, pf = _simulate_shared_cash(scenario, withheld)
+            breach = _call_order_breach(scenario, pf, inputs.observed)
+            if breach is not None:  # _simulate_shared_cash returns no such run; kept as the last word
+                raise ContractDivergence(f"{scenario.name}: {breach}")
+        cut = _cut_buy(scenario, pf)
+        if cut is None:
+            break
+        withheld[cut[0]] = cut[1]
     else:
-        inputs, pf = _simulate_shared_cash(scenario)
-        breach = _call_order_breach(scenario, pf, inputs.observed)
-        if breach is not None:  # _simulate_shared_cash returns no such run; kept as the last word
-            raise ContractDivergence(f"{scenario.name}: {breach}")
+        raise ContractDivergence(f"{scenario.name}: vectorbt still cuts a whole-unit buy short after withholding "
+                                 f"{len(withheld)}")
     _audit_orders(scenario, pf)
     equity = _equity(pf)
     final_value = float(equity[-1])
@@ -764,7 +824,7 @@ def _run_signals(scenario: Scenario) -> Output:
         raise ContractDivergence(
             f"{scenario.name}: last equity value {final_value!r} disagrees with pf.final_value() {vbt_final!r}"
         )
-    return Output(fills=_fills(scenario, pf, inputs.observed), rejections=_rejections(scenario, pf),
+    return Output(fills=_fills(scenario, pf, inputs.observed), rejections=_rejections(scenario, pf, withheld),
                   equity=equity, final_value=final_value)
 
 
@@ -775,16 +835,19 @@ class Vectorbt(Engine):
     framework = "vectorbt"
     capabilities = {
         "contract": {
-            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"),
-            "size": ANY,
-            "units": ("fractional", "whole"), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "fill": ("close", "next_open", "next_close"), "cash": ANY,
+            "sizing_mode": ("fixed", "target_weights", "target_value"), "size": ANY, "value": ANY,
+            "units": ("fractional", "whole"), "fee": ANY, "fixed_fee": ANY, "slippage": ANY, "stop_loss": ANY,
+            "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
             "max_bars": ANY,
         },
         # stock: adapters/_vectorbt_stock.py (plain from_signals; what it cannot express: its check())
         "stock": {
-            "fill": ("close", "next_open", "next_close"), "cash": ANY, "sizing_mode": ("fixed", "target_weights"),
-            "size": ANY, "units": ("fractional",), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
+            "fill": ("close", "next_open", "next_close"), "cash": ANY,
+            "sizing_mode": ("fixed", "target_weights", "target_value"), "size": ANY, "value": ANY,
+            "units": ("fractional",), "fee": ANY, "fixed_fee": ANY, "slippage": ANY, "stop_loss": ANY,
+            "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
             "max_bars": ANY,
         },
@@ -800,10 +863,13 @@ class Vectorbt(Engine):
                                  "vectorbt's own order log (close: stops, exits, then entries in asset order; "
                                  "next_open: open exits, open entries, then stops) and reruns until the log "
                                  "shows that order on every bar"),
-            "sizing_mode": ("configured", "fixed: size_type='amount'; target_weights: from_orders with targetpercent, cash sharing, call_seq='auto'"),
+            "sizing_mode": ("configured", "fixed: size_type='amount'; target_value: size_type='value'; target_weights: from_orders with targetpercent, cash sharing, call_seq='auto'"),
             "size": ("native", "size=size"),
+            "value": ("configured", "size=value, size_type='value', val_price: the decision close (np.inf in close "
+                                    "mode, -np.inf: the previous close, in next_open mode)"),
             "units": ("assisted", "size_granularity=1; a whole-unit buy vectorbt cuts short is withheld and the simulation rerun"),
             "fee": ("configured", "fees=f"),
+            "fixed_fee": ("configured", "fixed_fees=fixed_fee"),
             "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),
             "stop_loss": ("assisted", "sl_stop; adjust_sl_func_nb withholds it on bars whose open gapped above the take-profit"),
             "take_profit": ("native", "tp_stop"),
@@ -816,11 +882,15 @@ class Vectorbt(Engine):
             "fill": ("configured", "price=close; next_open: entries/exits shifted one bar and price=open; next_close: "
                                    "shifted, price=close (no exit rules)"),
             "cash": ("configured", "init_cash; allow_partial=False rejects a buy that does not fit"),
-            "sizing_mode": ("native", "from_signals(size=size, size_type='amount'); from_orders(size=w, "
-                                      "size_type='targetpercent', group_by=True, cash_sharing=True, call_seq='auto')"),
+            "sizing_mode": ("native", "from_signals(size=size, size_type='amount') or (size=value, "
+                                      "size_type='value'); from_orders(size=w, size_type='targetpercent', "
+                                      "group_by=True, cash_sharing=True, call_seq='auto')"),
             "units": ("native", "fractional: from_orders sizes w * V / price - position"),
             "size": ("native", "size=size"),
+            "value": ("configured", "size=value, size_type='value', val_price=np.inf (close) or -np.inf "
+                                    "(next_open: the previous close)"),
             "fee": ("configured", "fees=f"),
+            "fixed_fee": ("configured", "fixed_fees=fixed_fee"),
             "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),
             "stop_loss": ("native", "sl_stop=p (not with a trailing stop: one SL slot)"),
             "take_profit": ("native", "tp_stop=q"),
@@ -835,7 +905,7 @@ class Vectorbt(Engine):
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
-        if mode == "stock" and contract.sizing_mode == "fixed" and scenario.market.n_assets != 1:
+        if mode == "stock" and contract.sizing_mode != "target_weights" and scenario.market.n_assets != 1:
             # The contract's signal portfolio shares ONE cash pool across assets and, within a bar, books
             # every asset's exits before any asset's entries. Plain from_signals with cash_sharing orders a
             # bar's calls by its call_seq, not by that phase rule (contract mode computes the call order:
@@ -847,7 +917,11 @@ class Vectorbt(Engine):
         if mode == "stock":
             from adapters._vectorbt_stock import check, check_rotation
 
-            return check(scenario, contract) if contract.sizing_mode == "fixed" else check_rotation(scenario, contract)
+            return check_rotation(scenario, contract) if contract.sizing_mode == "target_weights" \
+                else check(scenario, contract)
+        if contract.sizing_mode == "target_weights" and contract.fixed_fee:
+            raise Unsupported(knob_key("fixed_fee"), "rotations: from_orders with fixed_fees is not taught "
+                                                     "(signal scenarios only)")
         if contract.fill == "next_close" and (contract.sizing_mode != "fixed" or contract.has_exit_rules
                                               or scenario.market.n_assets != 1):
             raise Unsupported(knob_key("fill"), "next_close: one-asset signal scenarios without exit rules only "

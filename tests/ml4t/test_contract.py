@@ -34,13 +34,20 @@ REFUSED = {n: _refusal(n) for n in CHECKS}
 RUNS = sorted(n for n, exc in REFUSED.items() if exc is None)
 
 
-def test_the_hook_refuses_next_close_with_exit_rules_or_rotation_only():
+def test_the_hook_refuses_next_close_with_exit_rules_or_rotation_and_the_cost_sums_ml4t_cannot_make():
     for name, exc in REFUSED.items():
-        if exc is not None:
-            c = load_scenario(SCENARIOS_DIR / name).spec.contract
+        if exc is None:
+            continue
+        c = load_scenario(SCENARIOS_DIR / name).spec.contract
+        if exc.knob == "[costs] per_share":  # ml4t's PerOrderCommission applies the minimum to the whole fee
+            assert c.per_share > 0 and (c.fee > 0 or c.fixed_fee > 0)
+        elif exc.knob == "[costs] slippage_abs":  # one slippage model: PERCENTAGE or FIXED
+            assert c.slippage_abs > 0 and c.slippage > 0
+        else:
             assert exc.knob == "[execution] fill" and c.fill == "next_close"
             assert c.has_exit_rules or c.sizing_mode == "target_weights"
-    assert any(exc is not None for exc in REFUSED.values())
+    assert {exc.knob for exc in REFUSED.values() if exc is not None} == {
+        "[execution] fill", "[costs] per_share", "[costs] slippage_abs"}
 
 
 def test_contract_mode_runs_every_kind_of_stored_scenario():
@@ -53,6 +60,12 @@ def test_contract_mode_runs_every_kind_of_stored_scenario():
 # so the run is `unsupported` with this knob, never compared (and never a pass). Pinned, so that a change in
 # either direction shows.
 RUNTIME_REFUSALS = {"multi_signals_next_open": "[execution] reentry_block"}
+# The cost knobs ml4t's settings express exactly (adapters/ml4t.py _costs): pinned to run and match their goldens.
+COST_RUNS = ("knob_fixed_fee", "rnd_costs_slip_fixed_next_open")
+
+
+def test_the_cost_knob_scenarios_ml4t_expresses_run():
+    assert set(COST_RUNS) <= set(RUNS) and not set(COST_RUNS) & set(RUNTIME_REFUSALS)
 
 
 @pytest.mark.parametrize("name", RUNS)

@@ -65,20 +65,6 @@ def runs_and_matches_reference(s):
     return r
 
 
-@pytest.fixture
-def simulations(monkeypatch):
-    """How many from_signals runs the adapter made."""
-    count = [0]
-    original = vbt_adapter._simulate
-
-    def counting(*args, **kwargs):
-        count[0] += 1
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(vbt_adapter, "_simulate", counting)
-    return count
-
-
 # close: A00 at 120 then 50 (from bar 3), A01 at 100, A02 at 80 (stop at bar 3); 10 units, cash 2100
 CLOSE_ROWS = [
     [flat(120), flat(100), flat(80)],

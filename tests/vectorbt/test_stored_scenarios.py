@@ -38,7 +38,7 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
     refused = door_refusal(ENGINE, name, "contract")
     if refused is not None:
         # A cost or sizing knob vectorbt does not realise (tests/vectorbt/test_guards.py lists them): named.
-        assert refused.knob.split()[-1] in {"fixed_fee", "per_share", "min_fee", "slippage_abs", "mode"}, refused
+        assert refused.knob.split()[-1] in {"per_share", "min_fee", "slippage_abs", "mode"}, refused
         with pytest.raises(Unsupported) as info:
             run(s)
         assert info.value.knob == refused.knob
@@ -63,15 +63,16 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
             "a close-mode signal or time-exit fill on the last bar"
     else:
         assert all(f.bar != 0 for f in r.fills), "a next_open fill on the first bar"
-    # each asset's fills alternate buy, sell, buy, ... and each buy is exactly `size` units
+    # each asset's fills alternate buy, sell, buy, ... and each buy is exactly `size` units (fixed sizes)
     for asset in s.market.assets:
         sides = [f.side for f in sorted((f for f in r.fills if f.asset == asset), key=lambda f: f.bar)]
         assert sides == ["buy", "sell"] * (len(sides) // 2) + ["buy"] * (len(sides) % 2)
-    if s.market.n_assets != 1:
-        # one portfolio, one cash pool (tests/vectorbt/test_multi_asset.py): the golden, exactly
+    if s.market.n_assets != 1 or s.spec.contract.sizing_mode != "fixed":
+        # one cash pool (tests/vectorbt/test_multi_asset.py); value sizes (test_costs_sizing.py): the golden, exactly
         check = golden.check(name, r)
         assert check.status == "pass", check
-    assert all(f.size == s.spec.contract.size for f in r.fills)
+    else:
+        assert all(f.size == s.spec.contract.size for f in r.fills)
     assert r.final_value == r.equity[-1]
     assert np.all(np.isfinite(r.equity))
     if not s.spec.contract.has_exit_rules:
