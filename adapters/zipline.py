@@ -29,6 +29,14 @@ Both modes, per knob:
   bar is unsupported, and any order that does not fill whole on its bar raises).
 * ``[sizing] fixed``: ``order(asset, size)`` on an entry signal while flat with
   no order open; ``order(asset, -position)`` on an exit signal while long.
+* ``percent_of_equity``, ``target_value``: stock ``order_percent(asset, p)``,
+  ``order_value(asset, value)`` (amount p * portfolio_value / price, value /
+  price, rounded by ``round_order``); contract: the adapter floors the same
+  amount to whole units and places it with ``order``.
+* ``per_share``, ``min_fee``, ``fixed_fee``: ``PerShare(c, min_trade_cost=m)``
+  and ``PerTrade(fixed)`` added after ``PerDollar(f)`` by a ``CommissionModel``
+  subclass (Zipline calls ``calculate`` per transaction; the minimum and the
+  flat cost are charged on an order's first one, and every order fills whole).
 * ``[positions] sides``: ``order(asset, -size)`` on a short entry signal while
   flat, ``order(asset, -position)`` (a buy) on a short exit signal while short;
   Zipline's ledger credits the sale's proceeds to the cash.
@@ -65,12 +73,14 @@ from zipline.api import (
     cancel_order,
     get_order,
     order,
+    order_percent,
     order_target_percent,
+    order_value,
     set_commission,
     set_slippage,
     sid,
 )
-from zipline.finance.commission import PerDollar
+from zipline.finance.commission import CommissionModel, PerDollar, PerShare, PerTrade
 from zipline.finance.slippage import FixedBasisPointsSlippage
 
 from adapters import _zipline_bundle as zbundle
@@ -83,6 +93,33 @@ __all__ = ["Zipline"]
 
 VOLUME_LIMIT = 0.1  # FixedBasisPointsSlippage's default volume_limit (finance/slippage.py:645)
 CASH_MARGIN = 1e-6  # contract mode: a session's cash closer to 0 than this cannot tell a fit from a refusal
+
+
+class _Commissions(CommissionModel):
+    """Zipline's own commission models added up, in the contract's order: ``PerDollar(f)``, then
+    ``PerShare(c, min_trade_cost=m)``, then ``PerTrade(fixed)`` (the documented way to charge several
+    kinds of commission: a CommissionModel subclass whose ``calculate`` Zipline calls per transaction)."""
+
+    def __init__(self, models: list[CommissionModel]):
+        self.models = models
+
+    def calculate(self, order, transaction):
+        total = 0.0
+        for model in self.models:
+            total += model.calculate(order, transaction)
+        return total
+
+
+def commission_model(c: Contract) -> CommissionModel:
+    """``fee`` alone: ``PerDollar``; with ``per_share``/``min_fee``/``fixed_fee``: the models added up."""
+    if c.per_share == 0.0 and c.min_fee == 0.0 and c.fixed_fee == 0.0:
+        return PerDollar(cost=c.fee)
+    models: list[CommissionModel] = [PerDollar(cost=c.fee)]
+    if c.per_share != 0.0 or c.min_fee != 0.0:
+        models.append(PerShare(cost=c.per_share, min_trade_cost=c.min_fee))
+    if c.fixed_fee != 0.0:
+        models.append(PerTrade(cost=c.fixed_fee))
+    return _Commissions(models)
 
 
 @dataclass
@@ -112,7 +149,7 @@ class _Run:
     def initialize(self, context) -> None:
         c = self.contract
         set_slippage(us_equities=FixedBasisPointsSlippage(basis_points=c.slippage * 10000.0))
-        set_commission(us_equities=PerDollar(cost=c.fee))
+        set_commission(us_equities=commission_model(c))
         context.assets = [sid(j) for j in range(self.scenario.market.n_assets)]
         self.books = [_Book(j) for j in range(self.scenario.market.n_assets)]
 
@@ -198,9 +235,34 @@ class _Run:
             if held != 0 or b.fill_bar >= 0:
                 continue
             if market.entries[i, b.index]:
-                self._place(b.index, c.size, "signal")
+                self._enter(context, data, b.index, 1.0)
             elif shorts and market.short_entries[i, b.index]:
-                self._place(b.index, -c.size, "signal")
+                self._enter(context, data, b.index, -1.0)
+
+    def _enter(self, context, data, j: int, d: float) -> None:
+        """An entry of side ``d`` (1 long, -1 short), sized by ``[sizing] mode``. Stock mode: ``order``,
+        ``order_value`` or ``order_percent`` as users write them (Zipline rounds the amount); contract mode:
+        whole units floored by the adapter from the decision close (and, percent_of_equity, Zipline's
+        portfolio value there), placed with ``order``."""
+        c = self.contract
+        asset = self.assets[j]
+        if c.sizing_mode == "fixed":
+            self._place(j, d * c.size, "signal")
+            return
+        if self.mode == "stock":
+            if c.sizing_mode == "target_value":
+                oid = order_value(asset, d * c.value)
+            else:
+                oid = order_percent(asset, d * c.fraction)
+            self._note(oid, j, "signal")
+            return
+        close = float(data.current(asset, "close"))
+        if c.sizing_mode == "target_value":
+            units = math.floor(c.value / close)
+        else:
+            units = math.floor(c.fraction * float(context.portfolio.portfolio_value) / close)
+        if units > 0:
+            self._place(j, d * units, "signal")
 
     def _protect(self, b: _Book, held: float, ref: float) -> None:
         """The stop-loss and take-profit orders of a position (a short's: a buy stop above, a buy limit below)."""
@@ -292,8 +354,9 @@ def _simulate(scenario: Scenario, contract: Contract, mode: str) -> Output:
 
 
 _COMMON = {
-    "fill": ("next_close",), "cash": ANY, "sizing_mode": ("fixed", "target_weights"), "size": ANY, "fee": ANY,
-    "slippage": ANY, "max_bars": ANY, "sides": ANY,
+    "fill": ("next_close",), "cash": ANY, "size": ANY, "fee": ANY, "slippage": ANY, "max_bars": ANY, "sides": ANY,
+    "sizing_mode": ("fixed", "target_weights", "percent_of_equity", "target_value"), "fraction": ANY, "value": ANY,
+    "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY,
 }
 
 
@@ -314,11 +377,19 @@ class Zipline(Engine):
         "contract": {
             "fill": ("native", "a market order placed in handle_data fills at the next session's close"),
             "cash": ("configured", "run_algorithm(capital_base=cash)"),
-            "sizing_mode": ("computed", "fixed: order(asset, size); target_weights: the adapter sizes each order "
-                                        "from Zipline's portfolio and places whole amounts"),
+            "sizing_mode": ("computed", "fixed: order(asset, size); target_weights, percent_of_equity, target_value: "
+                                        "the adapter sizes each order from the decision close (and Zipline's "
+                                        "portfolio value) and places whole amounts"),
+            "fraction": ("computed", "floor(p * portfolio_value / close), placed with order"),
+            "value": ("computed", "floor(value / close), placed with order"),
+            "fixed_fee": ("configured", "PerTrade(cost=fixed_fee), added to the other models by a CommissionModel "
+                                        "subclass"),
+            "per_share": ("configured", "PerShare(cost=c, min_trade_cost=m), added to the other models"),
+            "min_fee": ("configured", "PerShare's min_trade_cost: charged on an order's first transaction, and "
+                                      "every order fills whole in one"),
             "size": ("native", "order(asset, size)"),
             "units": ("computed", "the adapter floors each rotation order to whole units"),
-            "fee": ("configured", "set_commission(PerDollar(cost=f))"),
+            "fee": ("configured", "set_commission(PerDollar(cost=f)), alone or first of the added models"),
             "slippage": ("configured", "set_slippage(FixedBasisPointsSlippage(basis_points=s * 1e4))"),
             "max_bars": ("computed", "the strategy counts sessions from the entry fill and places a market exit"),
             "sides": ("native", "order(asset, -size) sells short, order(asset, -position) covers; Zipline's ledger "
@@ -327,10 +398,18 @@ class Zipline(Engine):
         "stock": {
             "fill": ("native", "a market order placed in handle_data fills at the next session's close"),
             "cash": ("configured", "run_algorithm(capital_base=cash)"),
-            "sizing_mode": ("native", "order(asset, size); order_target_percent(asset, w)"),
+            "sizing_mode": ("native", "order(asset, size); order_target_percent(asset, w); order_value(asset, "
+                                      "value); order_percent(asset, p)"),
+            "fraction": ("native", "order_percent(asset, p): p * portfolio_value / price, rounded by round_order"),
+            "value": ("native", "order_value(asset, value): value / price, rounded by round_order"),
+            "fixed_fee": ("configured", "PerTrade(cost=fixed_fee), added to the other models by a CommissionModel "
+                                        "subclass"),
+            "per_share": ("configured", "PerShare(cost=c, min_trade_cost=m), added to the other models"),
+            "min_fee": ("configured", "PerShare's min_trade_cost: charged on an order's first transaction, and "
+                                      "every order fills whole in one"),
             "size": ("native", "order(asset, size)"),
             "units": ("native", "order_target_percent, whole units (round_order)"),
-            "fee": ("configured", "set_commission(PerDollar(cost=f))"),
+            "fee": ("configured", "set_commission(PerDollar(cost=f)), alone or first of the added models"),
             "slippage": ("configured", "set_slippage(FixedBasisPointsSlippage(basis_points=s * 1e4))"),
             "stop_loss": ("native", "order(asset, -n, stop_price=ref * (1 - p))"),
             "take_profit": ("native", "order(asset, -n, limit_price=ref * (1 + q))"),

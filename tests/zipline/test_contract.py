@@ -22,7 +22,8 @@ FLAT = (100.0, 101.0, 99.0, 100.0)
 def test_contract_mode_runs_signals_time_exits_and_rotations():
     contracts = [load_scenario(SCENARIOS_DIR / n).spec.contract for n in CHECKS]
     assert {c.fill for c in contracts} == {"next_close"}
-    assert {c.sizing_mode for c in contracts} == {"fixed", "target_weights"}
+    assert {c.sizing_mode for c in contracts} == {"fixed", "target_weights", "percent_of_equity", "target_value"}
+    assert any(c.per_share > 0 and c.min_fee > 0 and c.fixed_fee > 0 for c in contracts)
     assert any(c.max_bars is not None for c in contracts) and any(c.fee > 0 and c.slippage > 0 for c in contracts)
     assert any(c.sides == "both" for c in contracts)  # short sales and covers too
 
@@ -84,3 +85,23 @@ def test_contract_runs_are_deterministic():
         scenario = load_scenario(SCENARIOS_DIR / name)
         a, b = ENGINE.run(scenario, "contract"), ENGINE.run(scenario, "contract")
         assert (a.fills, a.rejections, a.equity) == (b.fills, b.rejections, b.equity)
+
+
+def test_the_commission_models_add_up_in_the_contracts_order():
+    from types import SimpleNamespace
+
+    from adapters.zipline import commission_model
+
+    contract = load_scenario(SCENARIOS_DIR / "rnd_costs_commission_next_close").spec.contract
+    model = commission_model(contract)
+    assert [type(m).__name__ for m in model.models] == ["PerDollar", "PerShare", "PerTrade"]
+
+    def fee(amount: int, price: float) -> float:
+        order = SimpleNamespace(commission=0.0, amount=amount, filled=0)
+        return model.calculate(order, SimpleNamespace(amount=amount, price=price))
+
+    # 0.1% of 5000, the per-unit 0.50 raised to its minimum 1.00, the flat 0.50; then 150 units over the minimum.
+    assert fee(50, 100.0) == pytest.approx(5.0 + 1.0 + 0.5, rel=1e-12)
+    assert fee(-150, 100.0) == pytest.approx(15.0 + 1.5 + 0.5, rel=1e-12)
+    # a percentage fee alone stays Zipline's PerDollar
+    assert type(commission_model(contract.replace(per_share=0.0, min_fee=0.0, fixed_fee=0.0))).__name__ == "PerDollar"
