@@ -568,6 +568,7 @@ def simulate_signals(
     slippage_abs: float = 0.0,
     sizing: int = SIZING_FIXED,
     whole_units: bool = False,
+    percent_of_cash: bool = False,
 ):
     """Signal execution, long and short, with exit rules on (n_bars, n_assets) arrays.
 
@@ -592,7 +593,8 @@ def simulate_signals(
     (``order_rounding``). ``fixed_fee``, ``per_share``, ``min_fee`` and ``slippage_abs`` are the cost
     knobs of the same names (0: off). ``sizing`` (``SIZING_*``, ``[sizing] mode``) says what ``size``
     is: the units of every entry (``fixed``), the fraction of the equity (``percent_of_equity``) or the
-    value (``target_value``) an entry buys, sized at the decision bar's close (``whole_units``: floored).
+    value (``target_value``) an entry buys, sized at the decision bar's close (``whole_units``: floored;
+    ``percent_of_cash``: ``percent_base = "cash"``).
     Returns ``(fills, n_fills, rejections, n_rejected, equity)``: ``fills[:n_fills]`` are the fill records in execution order
     (columns ``F_*``), ``rejections[:n_rejected]`` the orders refused (columns
     ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
@@ -726,6 +728,7 @@ def simulate_signals(
             # Phase 3: exits at this close (close), or decided for the next open (next_open):
             # a time exit due, or an exit signal; both at once are labelled signal (time_signal_label).
             sub_cash = cash  # submit_check: this bar's orders pseudo-executed at close[i], in order
+            decision_cash = cash  # percent_base = "cash": the cash before this bar's exits at the close
             for j in range(n_assets):
                 if position[j] == 0.0 or np.isnan(close[i, j]):
                     continue
@@ -764,7 +767,9 @@ def simulate_signals(
             # percent_of_equity: every entry of this bar is sized from one value, cash + positions at close[i],
             # as they stand before the first of them.
             bar_value = 0.0
-            if sizing == SIZING_PERCENT_OF_EQUITY:
+            if sizing == SIZING_PERCENT_OF_EQUITY and percent_of_cash:
+                bar_value = decision_cash
+            elif sizing == SIZING_PERCENT_OF_EQUITY:
                 bar_value = cash
                 for j in range(n_assets):
                     if position[j] != 0.0:

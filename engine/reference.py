@@ -127,6 +127,7 @@ def _raw(scenario: Scenario, contract: Contract):
         float(contract.slippage_abs),
         sizing,
         contract.units == "whole",
+        contract.percent_base == "cash",
     )
 
 

@@ -75,6 +75,7 @@ STOP_TRIGGERS: Final = ("range", "close")
 LEVEL_TICKS: Final = (0.0, 0.01)
 CASH_CHECKS: Final = ("reject", "none")
 ORDER_ROUNDINGS: Final = ("none", "near_integer")
+PERCENT_BASES: Final = ("equity", "cash")
 POSITION_SIDES: Final = ("long", "short", "both")  # which positions a signal scenario's signals open
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
@@ -510,6 +511,16 @@ KNOBS: Final[tuple[Knob, ...]] = (
         'order_rounding = "near_integer"',
         choices=ORDER_ROUNDINGS, required=False, default="none", behaviour=True,
     ),
+    Knob(
+        "sizing", "percent_base", str,
+        "`percent_of_equity` mode: what the fraction p multiplies. `equity`: V as `fraction` says. `cash`: the "
+        "cash alone as it stands when the bar's decisions begin, after its open fills, its stops and its "
+        "`next_close` fills but before its exits at the close (`close` mode), the same for every entry of the "
+        "bar: units = p * cash / close[t] (a sizer that reads the broker's cash while the bar's orders are "
+        "still unfilled).",
+        'percent_base = "cash"',
+        choices=PERCENT_BASES, required=False, default="equity", behaviour=True,
+    ),
 )
 
 KNOB_BY_FIELD: Final = MappingProxyType({knob.field: knob for knob in KNOBS})
@@ -647,6 +658,7 @@ class Contract:
     level_tick: float = 0.0
     cash_check: Literal["reject", "none"] = "reject"
     order_rounding: Literal["none", "near_integer"] = "none"
+    percent_base: Literal["equity", "cash"] = "equity"
 
     def __post_init__(self) -> None:
         for knob in KNOBS:
