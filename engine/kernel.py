@@ -453,27 +453,54 @@ def entry_size(sizing: int, size: float, value: float, close: float, whole_units
 
 
 @njit(cache=True)
+def fill_units(fraction: float, cash: float, fees, price: float, whole_units: bool) -> float:
+    """``percent_base = "cash_at_fill"``: the units an entry gets at its fill, ((p * cash - fixed_fee) /
+    (1 + f)) / price, the cash as it stands at the fill (``whole_units``: floored)."""
+    q = (fraction * cash - fees[1]) / (1.0 + fees[0]) / price
+    if whole_units:
+        return np.floor(q)
+    return q
+
+
+@njit(cache=True)
+def _enter(fills, n_fills, cash, position, j, bar, short, price, high, low, q, fees, slip, cap, cash_slack, ledger,
+           at_fill, whole_units):
+    """An entry of ``q`` units (``at_fill``: q is the fraction :func:`fill_units` sizes it by) at ``price``
+    before slippage: a buy capped at ``high`` or (``short``) a short sale capped at ``low``.
+    Returns ``(cash, n_fills, filled, units)``."""
+    if short:
+        fill_price = cap_sell(price, slip, low, cap, ledger)
+    else:
+        fill_price = cap_buy(price, slip, high, cap, ledger)
+    if at_fill:
+        q = fill_units(q, cash, fees, fill_price, whole_units)
+        if not q > 0.0:
+            return cash, n_fills, False, q
+    if short:
+        cash, n_fills, filled = _short(fills, n_fills, cash, position, j, bar, fill_price, q, fees, REASON_SIGNAL,
+                                       cash_slack, ledger)
+    else:
+        cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, bar, fill_price, q, fees, REASON_SIGNAL,
+                                     cash_slack, ledger)
+    return cash, n_fills, filled, q
+
+
+@njit(cache=True)
 def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                   first_stop_bar, stop_ref, trail, i, open_, high, low, close, sizes, pending_short, fees, slip, cap,
                   stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack,
-                  ledger):
+                  ledger, at_fill, whole_units):
     """Step 1's entries (``next_open``): the entries decided on bar i-1 fill at open[i], in asset order
     (``next_close``, step 3: called with ``open_`` = close, at close[i]); ``sizes[j]``: the size decided
-    with asset j's entry, ``pending_short[j]``: whether it sells short."""
+    with asset j's entry (``at_fill``: its fraction), ``pending_short[j]``: whether it sells short."""
     for j in range(position.shape[0]):
         if pending[j] == ORDER_ENTRY:
             pending[j] = NO_ORDER
             if position[j] == 0.0:
-                size = sizes[j]
                 short = pending_short[j]
-                if short:
-                    cash, n_fills, filled = _short(fills, n_fills, cash, position, j, i,
-                                                   cap_sell(open_[i, j], slip, low[i, j], cap, ledger),
-                                                   size, fees, REASON_SIGNAL, cash_slack, ledger)
-                else:
-                    cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                 cap_buy(open_[i, j], slip, high[i, j], cap, ledger),
-                                                 size, fees, REASON_SIGNAL, cash_slack, ledger)
+                cash, n_fills, filled, size = _enter(fills, n_fills, cash, position, j, i, short, open_[i, j],
+                                                     high[i, j], low[i, j], sizes[j], fees, slip, cap, cash_slack,
+                                                     ledger, at_fill, whole_units)
                 if filled:
                     entry_bar[j] = i
                     signal_bar[j] = i - 1
@@ -481,7 +508,7 @@ def _open_entries(fills, n_fills, rejections, n_rejected, cash, position, pendin
                     stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], size, ref_size_weighted)
                                    if stop_ref_is_fill_price else close[i, j])
                     trail[j] = trail_start(stop_ref[j], trailing_stop, trail_difference, short)
-                else:
+                elif size > 0.0:
                     n_rejected = _reject(rejections, n_rejected, j, i, SELL if short else BUY, size, REASON_SIGNAL)
     return cash, n_fills, n_rejected
 
@@ -569,6 +596,7 @@ def simulate_signals(
     sizing: int = SIZING_FIXED,
     whole_units: bool = False,
     percent_of_cash: bool = False,
+    percent_at_fill: bool = False,
 ):
     """Signal execution, long and short, with exit rules on (n_bars, n_assets) arrays.
 
@@ -594,7 +622,7 @@ def simulate_signals(
     knobs of the same names (0: off). ``sizing`` (``SIZING_*``, ``[sizing] mode``) says what ``size``
     is: the units of every entry (``fixed``), the fraction of the equity (``percent_of_equity``) or the
     value (``target_value``) an entry buys, sized at the decision bar's close (``whole_units``: floored;
-    ``percent_of_cash``: ``percent_base = "cash"``).
+    ``percent_of_cash``: ``percent_base = "cash"``; ``percent_at_fill``: ``"cash_at_fill"``).
     Returns ``(fills, n_fills, rejections, n_rejected, equity)``: ``fills[:n_fills]`` are the fill records in execution order
     (columns ``F_*``), ``rejections[:n_rejected]`` the orders refused (columns
     ``R_*``), ``equity[i]`` the portfolio value at close[i] after bar i's fills.
@@ -643,6 +671,7 @@ def simulate_signals(
         size = near_integer(size)
     fees = (fee_rate, fixed_fee, per_share, min_fee)
     slip = (slippage, slippage_abs)
+    at_fill = sizing == SIZING_PERCENT_OF_EQUITY and percent_at_fill  # an entry's units are decided at its fill
 
     exited = np.zeros(n_assets, dtype=np.bool_)
     rule_hit = np.zeros(n_assets, dtype=np.bool_)  # an exit rule triggered on this bar (filled or rejected)
@@ -693,7 +722,8 @@ def simulate_signals(
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                 first_stop_bar, stop_ref, trail, i, open_, high, low, close, pending_size, pending_short, fees, slip, cap,
-                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger,
+                at_fill, whole_units)
         if use_rules:
             cash, n_fills = _rule_exits(
                 fills, n_fills, cash, position, entry_bar, first_stop_bar, stop_ref, trail, exited, rule_hit, i,
@@ -704,7 +734,8 @@ def simulate_signals(
             cash, n_fills, n_rejected = _open_entries(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                 first_stop_bar, stop_ref, trail, i, open_, high, low, close, pending_size, pending_short, fees, slip, cap,
-                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger,
+                at_fill, whole_units)
 
         # Phase 3 (next_close): orders decided on bar i-1 fill at close[i], all exits before all entries.
         if fill_next_close:
@@ -720,7 +751,8 @@ def simulate_signals(
                 fills, n_fills, rejections, n_rejected, cash, position, pending, entry_bar, signal_bar,
                 first_stop_bar, stop_ref, trail, i, close, high, low, close, pending_size, pending_short, fees, slip,
                 cap,
-                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger)
+                stop_ref_is_fill_price, ref_size_weighted, trailing_stop, trail_difference, delay, cash_slack, ledger,
+                at_fill, whole_units)
 
         # Nothing decided on the last bar fills (unless last_bar = "fill", in close mode).
         if i != last or (last_bar_fills and fill_close):
@@ -780,7 +812,8 @@ def simulate_signals(
                     continue
                 short = code == 2
                 side = SELL if short else BUY
-                q = entry_size(sizing, size, bar_value, close[i, j], whole_units, order_near_integer)
+                q = size if at_fill else entry_size(sizing, size, bar_value, close[i, j], whole_units,
+                                                    order_near_integer)
                 if not q > 0.0:
                     continue  # an entry of 0 units (order_rounding, whole units, no equity): no order
                 if exited[j] and fill_close:
@@ -803,14 +836,9 @@ def simulate_signals(
                     pending_size[j] = q
                     pending_short[j] = short
                 else:
-                    if short:
-                        cash, n_fills, filled = _short(fills, n_fills, cash, position, j, i,
-                                                       cap_sell(close[i, j], slip, low[nxt, j], cap, ledger),
-                                                       q, fees, REASON_SIGNAL, cash_slack, ledger)
-                    else:
-                        cash, n_fills, filled = _buy(fills, n_fills, cash, position, j, i,
-                                                     cap_buy(close[i, j], slip, high[nxt, j], cap, ledger),
-                                                     q, fees, REASON_SIGNAL, cash_slack, ledger)
+                    cash, n_fills, filled, q = _enter(fills, n_fills, cash, position, j, i, short, close[i, j],
+                                                      high[nxt, j], low[nxt, j], q, fees, slip, cap, cash_slack,
+                                                      ledger, at_fill, whole_units)
                     if filled:
                         entry_bar[j] = i
                         signal_bar[j] = i
@@ -818,7 +846,7 @@ def simulate_signals(
                         stop_ref[j] = (_fill_ref(fills[n_fills - 1, F_PRICE], q, ref_size_weighted)
                                        if stop_ref_is_fill_price else close[i, j])
                         trail[j] = trail_start(stop_ref[j], trailing_stop, trail_difference, short)
-                    else:
+                    elif q > 0.0:
                         n_rejected = _reject(rejections, n_rejected, j, i, side, q, REASON_SIGNAL)
 
         if trail_entry_close and use_trail:

@@ -128,6 +128,7 @@ def _raw(scenario: Scenario, contract: Contract):
         sizing,
         contract.units == "whole",
         contract.percent_base == "cash",
+        contract.percent_base == "cash_at_fill",
     )
 
 

@@ -75,7 +75,7 @@ STOP_TRIGGERS: Final = ("range", "close")
 LEVEL_TICKS: Final = (0.0, 0.01)
 CASH_CHECKS: Final = ("reject", "none")
 ORDER_ROUNDINGS: Final = ("none", "near_integer")
-PERCENT_BASES: Final = ("equity", "cash")
+PERCENT_BASES: Final = ("equity", "cash", "cash_at_fill")
 POSITION_SIDES: Final = ("long", "short", "both")  # which positions a signal scenario's signals open
 SIDES: Final = ("buy", "sell")
 REASONS: Final = ("signal", "stop_loss", "take_profit", "trailing_stop", "time_exit", "rebalance")
@@ -517,7 +517,9 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "cash alone as it stands when the bar's decisions begin, after its open fills, its stops and its "
         "`next_close` fills but before its exits at the close (`close` mode), the same for every entry of the "
         "bar: units = p * cash / close[t] (a sizer that reads the broker's cash while the bar's orders are "
-        "still unfilled).",
+        "still unfilled). `cash_at_fill`: sized at the fill from the cash as it stands then (after the fills "
+        "before it): units = ((p * cash - fixed_fee) / (1 + f)) / fill price, so that cost plus fee spend p of "
+        "the cash (whole units: floored); an entry of 0 units places no order.",
         'percent_base = "cash"',
         choices=PERCENT_BASES, required=False, default="equity", behaviour=True,
     ),
