@@ -17,7 +17,7 @@ from harness.engines import Output, Unsupported
 from harness.scenario import Market
 
 __all__ = ["SIDES_WITNESS", "short_config", "signal_columns", "entry_side", "exits_position", "market_signals", "stop_level",
-           "tighter", "water_mark", "check_short_sales", "refuse_stock_reversals"]
+           "tighter", "water_mark", "check_short_sales", "check_early_short_sales", "refuse_stock_reversals"]
 
 # How each mode realises [positions] sides (the engine's witness entries).
 SIDES_WITNESS = {
@@ -106,6 +106,20 @@ def check_short_sales(out: Output) -> None:
                           f"{refused[0].bar}: its cash account checks a short sale's notional plus fee against the "
                           "cash (short_cash_policy=CREDIT); the contract refuses one only when cash + proceeds - fee "
                           "< 0")
+
+
+def check_early_short_sales(entries: list[tuple[str, int, int, str, bool]]) -> None:
+    """Contract mode, ``next_open``: the re-entry order a rule exit places (``adapters.ml4t._ContractExits``)
+    is queued ahead of the bar's other orders. A short sale placed so credits its proceeds before the buys
+    ml4t fills after it, where the contract fills a bar's entries in asset order: a buy of an earlier asset
+    is checked there without those proceeds. Such a buy (``entries``: each entry fill's asset, column, bar,
+    side and whether the rule placed it) is unsupported, whether or not it needed them."""
+    sales = [(col, bar) for _, col, bar, side, early in entries if early and side == "sell"]
+    for asset, col, bar, side, _ in entries:
+        if side == "buy" and any(bar == b and col < j for j, b in sales):
+            raise Unsupported("[execution] reentry_block", f"bar {bar}: the buy of {asset} filled after a re-entry "
+                              "short sale queued ahead of the bar's other orders, whose proceeds the contract "
+                              "credits only after it (entries in asset order)")
 
 
 def refuse_stock_reversals(c: Contract) -> None:

@@ -29,7 +29,9 @@ reference engine under (scenario contract + PROFILE). Per knob:
 * ``[sizing] fixed``: ``broker.submit_order(asset, size)`` on an entry signal
   while flat with nothing pending, ``broker.close_position(asset)`` on an exit
   signal while long; ``share_type=FRACTIONAL`` (the default ``INTEGER`` would
-  truncate a fractional size).
+  truncate a fractional size). Short positions (``[positions] sides``): a sell
+  of ``size`` on a short entry, ``close_position`` on a short exit, with the
+  account of :func:`adapters._ml4t_shorts.short_config`.
 * Exit rules: ``broker.set_position_rules(RuleChain([...]))`` with the rules the
   scenario sets, hard stop first and time exit last: ``StopLoss(p)``,
   ``TrailingStop(p)``, ``TakeProfit(q)``, ``TimeExit(N)``.
@@ -112,6 +114,7 @@ from ml4t.backtest.types import OrderSide, StopFillMode, StopLevelBasis
 
 from adapters._ml4t_profile import EVIDENCE, PROFILE
 from adapters._ml4t_shorts import (
+    check_early_short_sales,
     check_short_sales,
     refuse_stock_reversals,
     SIDES_WITNESS,
@@ -593,7 +596,8 @@ def _contract_guards(book: _Book, result, out: Output) -> None:
     # ml4t accepts a buy whose cost exceeds the cash by up to 0.01 (CASH_TOLERANCE); the contract does not.
     # A short sale the contract refuses leaves the cash below 0 too; a cover always fills.
     cash = c.cash
-    for row in result.to_fills_dataframe().iter_rows(named=True):
+    fills = list(result.to_fills_dataframe().iter_rows(named=True))
+    for row in fills:
         signed = row["quantity"] if row["side"] == "buy" else -row["quantity"]
         cash += -signed * row["price"] * 1.0 - row["commission"]
         if cash < 0.0 and not row["exit_reason"]:
@@ -606,6 +610,9 @@ def _contract_guards(book: _Book, result, out: Output) -> None:
         if r.side == "buy" and r.bar in early_fill_bars:
             raise Unsupported("[execution] reentry_block", f"bar {r.bar}: a refused buy on a bar whose re-entry "
                               "order was queued ahead of the bar's other orders")
+    early = set(book.early_entries.values())
+    check_early_short_sales([(row["asset"], book.col_of[row["asset"]], book.bar_of[row["timestamp"]], row["side"],
+                              row["order_id"] in early) for row in fills if not row["exit_reason"]])
 
 
 # ------------------------------------------------------------------------------ engine

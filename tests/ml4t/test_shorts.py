@@ -191,6 +191,29 @@ def test_stock_next_open_with_exit_rules_and_shorts_is_unsupported():
     assert ENGINE.run(plain, "stock").fills
 
 
+def test_a_buy_after_a_short_sale_the_rule_queued_early_is_unsupported():
+    # next_open, cash 1200, stop-loss 5%. A01: short sold at bar 1's open (100; cash 2200), stopped on bar 2
+    # at 105 (cash 1150), short again on bar 2's signal: the adapter's rule places that order while ml4t
+    # evaluates the stop, ahead of the bar's other orders. A00's entry on bar 2 (1500) fills at bar 3's open
+    # too. The contract fills bar 3's entries in asset order: A00's buy first, without A01's proceeds: refused
+    # (the reference engine's outcome). ml4t sells A01 first and then fills A00's buy with its proceeds.
+    n = 6
+    a01 = [(100.0, 101.0, 99.0, 100.0)] * 2 + [(101.0, 106.0, 100.0, 104.0)] + [(104.0, 105.0, 103.0, 104.0)] * 3
+    ohlc = {key: np.array([[(150.0, 151.0, 149.0, 150.0)[k], row[k]] for row in a01])
+            for k, key in enumerate(("open", "high", "low", "close"))}
+    flags = np.zeros((n, 2), dtype=bool)
+    entries, short_entries = flags.copy(), flags.copy()
+    entries[2, 0] = short_entries[[0, 2], 1] = True
+    scenario = make_scenario(ohlc, entries=entries, exits=flags, fill="next_open", cash=1200.0, stop_loss=0.05)
+    scenario = replace(scenario, spec=replace(scenario.spec, contract=scenario.spec.contract.replace(sides="both")),
+                       market=replace(scenario.market, short_entries=short_entries, short_exits=flags,
+                                      volume=np.full((n, 2), 1000.0)))
+    with pytest.raises(Unsupported) as info:
+        ENGINE.run(scenario, "contract")
+    assert info.value.knob == "[execution] reentry_block"
+    assert "buy of A00" in str(info.value)
+
+
 def test_short_runs_are_deterministic():
     scenario = load_scenario(SCENARIOS_DIR / "rnd_both_next_open")
     a, b = ENGINE.run(scenario, "contract"), ENGINE.run(scenario, "contract")
