@@ -34,7 +34,9 @@ reference engine under (scenario contract + PROFILE). Per knob:
 * ``[sizing] fixed``: ``broker.submit_order(asset, size)`` on an entry signal
   while flat with nothing pending, ``broker.close_position(asset)`` on an exit
   signal while long; ``share_type=FRACTIONAL`` (the default ``INTEGER`` would
-  truncate a fractional size).
+  truncate a fractional size). Short positions (``[positions] sides``): a sell
+  of ``size`` on a short entry, ``close_position`` on a short exit, with the
+  account of :func:`adapters._ml4t_shorts.short_config`.
 * Exit rules: ``broker.set_position_rules(RuleChain([...]))`` with the rules the
   scenario sets, hard stop first and time exit last: ``StopLoss(p)``,
   ``TrailingStop(p)``, ``TakeProfit(q)``, ``TimeExit(N)``.
@@ -116,7 +118,21 @@ from ml4t.backtest.risk import ActionType, PositionAction, PositionState, TimeEx
 from ml4t.backtest.types import OrderSide, StopFillMode, StopLevelBasis
 
 from adapters._ml4t_profile import EVIDENCE, PROFILE
-from harness.contract import Contract
+from adapters._ml4t_shorts import (
+    check_early_short_sales,
+    check_short_sales,
+    refuse_stock_reversals,
+    SIDES_WITNESS,
+    entry_side,
+    exits_position,
+    market_signals,
+    short_config,
+    signal_columns,
+    stop_level,
+    tighter,
+    water_mark,
+)
+from harness.contract import POSITION_SIDES, Contract
 from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
 from harness.scenario import Scenario
 
@@ -150,11 +166,10 @@ def _frames(scenario: Scenario, stamps: list[datetime]) -> tuple[pl.DataFrame, p
                "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64})
     if scenario.spec.contract.sizing_mode != "fixed":
         return prices, None
-    signals = pl.DataFrame({
-        "timestamp": when, "asset": names,
-        "entry": market.entries[rows_i, rows_j].astype(np.int64),
-        "exit": market.exits[rows_i, rows_j].astype(np.int64),
-    }, schema={"timestamp": pl.Datetime("us"), "asset": pl.String, "entry": pl.Int64, "exit": pl.Int64})
+    flags = {"entry": market.entries[rows_i, rows_j].astype(np.int64),
+             "exit": market.exits[rows_i, rows_j].astype(np.int64), **signal_columns(market, rows_i, rows_j)}
+    signals = pl.DataFrame({"timestamp": when, "asset": names, **flags},
+                           schema={"timestamp": pl.Datetime("us"), "asset": pl.String, **dict.fromkeys(flags, pl.Int64)})
     return prices, signals
 
 
@@ -306,14 +321,16 @@ class _SignalStrategy(Strategy):
         book = self.book
         bar = book.bar_of[timestamp]
         if book.mode == "stock":
-            # As a user writes it: per asset, exit while long, enter while flat, nothing pending either way.
+            # As a user writes it: per asset, exit the position on its side's exit signal, enter (long or
+            # short) while flat, nothing pending either way.
             for asset, row in data.items():
                 signals = row.get("signals", {})
-                if broker.get_position(asset) is not None:
-                    if signals.get("exit") and not broker.get_pending_orders(asset):
+                position = broker.get_position(asset)
+                if position is not None:
+                    if exits_position(signals, position.quantity < 0) and not broker.get_pending_orders(asset):
                         self._exit(asset, bar, broker)
-                elif signals.get("entry") and not broker.get_pending_orders(asset):
-                    self._enter(asset, bar, broker)
+                elif entry_side(signals) is not None and not broker.get_pending_orders(asset):
+                    self._enter(asset, bar, broker, entry_side(signals))
             return
         # Contract: every exit is submitted before any entry (FIFO fill ordering keeps that order).
         next_open = book.contract.fill == "next_open"
@@ -328,20 +345,21 @@ class _SignalStrategy(Strategy):
                     book.close_ref[asset] = row["close"]  # the fill bar is this bar
             if bar == book.last_bar:
                 continue  # nothing decided on the last bar fills
-            if row.get("signals", {}).get("exit") and not broker.get_pending_orders(asset):
+            if exits_position(row.get("signals", {}), position.quantity < 0) and not broker.get_pending_orders(asset):
                 self._exit(asset, bar, broker)
                 if next_open:
                     book.exit_pending.add(asset)
         if bar == book.last_bar:
             return
         for asset, row in data.items():
-            if not row.get("signals", {}).get("entry") or broker.get_position(asset) is not None:
+            side = entry_side(row.get("signals", {}))
+            if side is None or broker.get_position(asset) is not None:
                 continue
             if (asset, bar) in book.early_entries or broker.get_pending_orders(asset):
                 continue
             if not next_open and (asset, timestamp) in book.rule_log:
                 continue  # close mode: no entry on a bar where the asset's exit filled
-            if self._enter(asset, bar, broker) is not None and not next_open:
+            if self._enter(asset, bar, broker, side) is not None and not next_open:
                 book.close_ref[asset] = row["close"]  # close mode: the fill bar is this bar
 
     def _exit(self, asset, bar, broker):
@@ -350,8 +368,8 @@ class _SignalStrategy(Strategy):
             raise RuntimeError(f"{asset} bar {bar}: close_position returned no order for an open position")
         self.book.own_orders[order.order_id] = (self.book.col_of[asset], bar, "signal")
 
-    def _enter(self, asset, bar, broker):
-        order = broker.submit_order(asset, self.size)
+    def _enter(self, asset, bar, broker, side):
+        order = broker.submit_order(asset, self.size, side)
         if order is None:
             self.book.blocked.append((asset, bar))
             return None
@@ -396,8 +414,6 @@ class _ContractExits:
     def evaluate(self, state: PositionState) -> PositionAction:
         book, c = self.book, self.c
         asset = state.asset
-        if not state.is_long:
-            raise RuntimeError(f"{asset}: a short position")
         bar = book.bar_of[state.current_time]
         j = book.col_of[asset]
         market = book.scenario.market
@@ -408,41 +424,47 @@ class _ContractExits:
             book.hwm[asset] = ref
         if asset in book.exit_pending:
             return _HOLD  # next_open: its exit fills at this bar's open, before any rule
+        signals = market_signals(market, bar, j)
         action = self._stops(state, book.ref[asset], book.hwm[asset])
-        if action is None and self.time is not None and bar != book.last_bar and not market.exits[bar, j]:
+        if (action is None and self.time is not None and bar != book.last_bar
+                and not exits_position(signals, not state.is_long)):
             if c.fill == "close":
                 if self.time.evaluate(state).action is not ActionType.HOLD:
                     action = PositionAction.exit_full("time_exit")  # a market order: this bar's close
             elif self.time.evaluate(replace(state, bars_held=state.bars_held + 1)).action is not ActionType.HOLD:
                 action = PositionAction.exit_full("time_exit", defer_fill=True)  # the next bar's open
         if action is None:
-            if self.ts is not None:
-                rise = state.bar_high if c.trail_source == "high" else state.current_price
-                book.hwm[asset] = max(book.hwm[asset], rise)
+            if self.ts is not None:  # a long's hwm rises, a short's lwm falls
+                book.hwm[asset] = water_mark(book.hwm[asset], state.bar_high, state.bar_low, state.current_price,
+                                             c.trail_source, not state.is_long)
             return _HOLD
         book.rule_log[(asset, book.stamps[bar + 1] if action.defer_fill else state.current_time)] = action.reason
-        if c.fill == "next_open" and not action.defer_fill and bar != book.last_bar and market.entries[bar, j]:
-            # The contract re-enters on this bar's entry signal; ml4t refuses any order for the asset
-            # once this exit is submitted (OrderBook.submit_order, stop_exits_this_bar), so the entry
-            # order goes in now. It is eligible from the next open, as the strategy's would be.
-            order = book.broker.submit_order(asset, c.size)
+        side = entry_side(signals)
+        if c.fill == "next_open" and not action.defer_fill and bar != book.last_bar and side is not None:
+            # The contract re-enters (either side) on this bar's entry signal; ml4t refuses any order for
+            # the asset once this exit is submitted (OrderBook.submit_order, stop_exits_this_bar), so the
+            # entry order goes in now. It is eligible from the next open, as the strategy's would be.
+            order = book.broker.submit_order(asset, c.size, side)
             if order is None:
                 raise RuntimeError(f"{asset} bar {bar}: the re-entry order was refused")
             book.own_orders[order.order_id] = (j, bar, "signal")
             book.early_entries[(asset, bar)] = order.order_id
         return action
 
-    def _stops(self, state: PositionState, ref: float, hwm: float) -> PositionAction | None:
-        st = replace(state, entry_price=ref, high_water_mark=hwm, context=dict(_RULE_CONTEXT))
+    def _stops(self, state: PositionState, ref: float, mark: float) -> PositionAction | None:
+        """The stop exit of the bar; ``mark`` is the trailing stop's water mark (a long's hwm, a short's
+        lwm: the native rules read high_water_mark for a long, low_water_mark for a short)."""
+        short = not state.is_long
+        st = replace(state, entry_price=ref, high_water_mark=mark, low_water_mark=mark, context=dict(_RULE_CONTEXT))
         stops = []  # (level, fill price, reason)
         if self.sl is not None:
             a = self.sl.evaluate(st)
             if a.action is not ActionType.HOLD:
-                stops.append((ref * (1 - self.sl.pct), a.fill_price, "stop_loss"))
+                stops.append((stop_level(ref, self.sl.pct, short), a.fill_price, "stop_loss"))
         if self.ts is not None:
             a = self.ts.evaluate(st)
             if a.action is not ActionType.HOLD:
-                stops.append((hwm * (1 - self.ts.pct), a.fill_price, "trailing_stop"))
+                stops.append((stop_level(mark, self.ts.pct, short), a.fill_price, "trailing_stop"))
         tp = None
         if self.tp is not None:
             a = self.tp.evaluate(st)
@@ -450,10 +472,11 @@ class _ContractExits:
                 tp = a.fill_price
         stop = None
         if stops:
-            # One stop at the higher level; the trailing stop only when strictly higher (stop-loss is first).
+            # One stop at the higher level (a short's: the lower); the trailing stop only when strictly
+            # tighter (stop-loss is first).
             stop = stops[0]
             for other in stops[1:]:
-                if other[0] > stop[0]:
+                if tighter(other[0], stop[0], short):
                     stop = other
             if stop[1] == state.bar_open:  # gapped: the open
                 return PositionAction.exit_full(stop[2], fill_price=stop[1])
@@ -546,13 +569,13 @@ def _output(book: _Book, result) -> Output:
             if own is None:
                 raise RuntimeError(f"fill of order {row['order_id']} the strategy did not submit")
             reason = "rebalance"
-        elif row["side"] == "buy":
-            if own is None or row["exit_reason"]:
-                raise RuntimeError(f"a buy the strategy did not submit ({row['order_id']}, {row['exit_reason']!r})")
+        elif not row["exit_reason"]:  # an entry: a buy, or a short sale
+            if own is None or (row["side"] == "sell" and c.sides == "long"):
+                raise RuntimeError(f"a {row['side']} entry the strategy did not submit ({row['order_id']})")
             reason = "signal"
         else:
-            if row["exit_reason"] not in _REASON:
-                raise RuntimeError(f"a sell with exit reason {row['exit_reason']!r}")
+            if row["exit_reason"] not in _REASON or (row["side"] == "buy" and c.sides == "long"):
+                raise RuntimeError(f"a {row['side']} with exit reason {row['exit_reason']!r}")
             reason = _REASON[row["exit_reason"]]
             if (own is not None) != (reason == "signal"):
                 raise RuntimeError(f"{row['asset']} bar {bar}: a {reason} sell from order {row['order_id']}")
@@ -569,13 +592,13 @@ def _output(book: _Book, result) -> Output:
             _, signal_bar, reason = own
             bar = signal_bar if c.fill == "close" else signal_bar + 1  # where it would have filled
         else:
-            # A sell the risk engine submitted for a rule: the bar it was submitted and refused on.
-            if order.side.value != "sell":
+            # An exit the risk engine submitted for a rule: the bar it was submitted and refused on.
+            if order.side.value != "sell" and c.sides == "long":
                 raise RuntimeError(f"refused buy {order.order_id} the strategy did not submit")
             bar = book.bar_of[order.created_at]
             reason = book.rule_log.get((order.asset, order.created_at))
             if reason is None:
-                raise RuntimeError(f"refused sell {order.order_id} that no rule submitted")
+                raise RuntimeError(f"refused {order.side.value} {order.order_id} that no rule submitted")
         rejections.append(make_rejection(scenario, asset, bar, side=order.side.value,
                                          size=order.requested_quantity, reason=reason))
     frame = result.to_equity_dataframe()
@@ -592,21 +615,25 @@ def _contract_guards(book: _Book, result, out: Output) -> None:
         asset, bar = book.blocked[0]
         raise Unsupported("[execution] reentry_block", f"ml4t refused the entry order of {asset} on bar {bar}")
     # ml4t accepts a buy whose cost exceeds the cash by up to 0.01 (CASH_TOLERANCE); the contract does not.
+    # A short sale the contract refuses leaves the cash below 0 too; a cover always fills.
     cash = c.cash
-    for row in result.to_fills_dataframe().iter_rows(named=True):
-        if row["side"] == "buy":
-            cash += -(row["quantity"] * row["price"] * 1.0) - row["commission"]
-            if cash < 0.0:
-                raise Unsupported("[costs] cash_slack", f"{row['asset']} at {row['timestamp']}: a buy left the "
-                                  f"cash at {cash!r} (ml4t's cash check allows 0.01 over the cash)")
-        else:
-            cash += row["quantity"] * row["price"] * 1.0 - row["commission"]
+    fills = list(result.to_fills_dataframe().iter_rows(named=True))
+    for row in fills:
+        signed = row["quantity"] if row["side"] == "buy" else -row["quantity"]
+        cash += -signed * row["price"] * 1.0 - row["commission"]
+        if cash < 0.0 and not row["exit_reason"]:
+            knob = "[costs] cash_slack" if row["side"] == "buy" else "[positions] sides"
+            raise Unsupported(knob, f"{row['asset']} at {row['timestamp']}: a {row['side']} entry left the cash "
+                              f"at {cash!r} (ml4t's cash check allows 0.01 over the cash)")
     # An entry placed early (a rule exit on its bar) is queued ahead of that bar's other orders.
     early_fill_bars = {bar + (1 if c.fill == "next_open" else 0) for _, bar in book.early_entries}
     for r in out.rejections:
         if r.side == "buy" and r.bar in early_fill_bars:
             raise Unsupported("[execution] reentry_block", f"bar {r.bar}: a refused buy on a bar whose re-entry "
                               "order was queued ahead of the bar's other orders")
+    early = set(book.early_entries.values())
+    check_early_short_sales([(row["asset"], book.col_of[row["asset"]], book.bar_of[row["timestamp"]], row["side"],
+                              row["order_id"] in early) for row in fills if not row["exit_reason"]])
 
 
 # ------------------------------------------------------------------------------ engine
@@ -628,8 +655,9 @@ def _run(scenario: Scenario, contract: Contract, mode: str) -> Output:
     else:
         strategy = _RotationStrategy(book)
         feed = DataFeed(prices_df=prices)
-    result = Ml4tEngine(feed, strategy, _config(contract, mode)).run()
+    result = Ml4tEngine(feed, strategy, short_config(_config(contract, mode), contract)).run()
     out = _output(book, result)
+    check_short_sales(out)
     if mode == "contract":
         _contract_guards(book, result, out)
     return out
@@ -653,8 +681,8 @@ class Ml4t(Engine):
     fork_safe = False  # ml4t and this adapter run polars, whose thread pool deadlocks in a forked worker
     # the cost extras: contract mode only so far (stock runs not yet checked against the reference under the profile)
     capabilities = {"contract": {**_EXPRESSED, "fill": ("close", "next_open", "next_close"), "fixed_fee": ANY,
-                                 "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY},
-                    "stock": dict(_EXPRESSED)}
+                                 "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY, "sides": POSITION_SIDES},
+                    "stock": {**_EXPRESSED, "sides": POSITION_SIDES}}
     profile = PROFILE
     profile_evidence = EVIDENCE
     witness = {
@@ -676,6 +704,7 @@ class Ml4t(Engine):
             "min_fee": ("configured", "commission_minimum of PER_SHARE (no percentage or fixed fee)"),
             "slippage": ("configured", "slippage_type=PERCENTAGE, slippage_rate"),
             "slippage_abs": ("configured", "slippage_type=FIXED, slippage_fixed (no percentage slippage)"),
+            "sides": ("configured", SIDES_WITNESS["contract"]),
             "stop_loss": ("assisted", "the native StopLoss decides trigger, level and gap fill on a state carrying "
                                       "the contract's reference; the adapter's rule resolves the precedence"),
             "take_profit": ("assisted", "the native TakeProfit, as stop_loss"),
@@ -716,6 +745,7 @@ class Ml4t(Engine):
             "units": ("configured", "share_type=INTEGER (whole) or FRACTIONAL"),
             "fee": ("configured", "commission_type=PERCENTAGE, commission_rate"),
             "slippage": ("configured", "slippage_type=PERCENTAGE, slippage_rate (rule exits included)"),
+            "sides": ("configured", SIDES_WITNESS["stock"]),
             "stop_loss": ("native", "StopLoss(pct) in a RuleChain"),
             "take_profit": ("native", "TakeProfit(pct) in a RuleChain"),
             "trailing_stop": ("native", "TrailingStop(pct) in a RuleChain, trail_stop_timing=LAGGED"),
@@ -749,6 +779,8 @@ class Ml4t(Engine):
                 and (contract.stop_loss is not None or contract.take_profit is not None)):
             raise Unsupported("[exits] stop_reference", "\"close\" with fill = \"next_open\": stop_level_basis offers "
                               "the fill price or the signal bar's close (SIGNAL_PRICE), not the fill bar's close")
+        if mode == "stock":
+            refuse_stock_reversals(contract)
 
     def run_signals(self, scenario: Scenario, contract: Contract, mode: str) -> Output:
         return _run(scenario, contract, mode)
