@@ -838,7 +838,7 @@ class Backtrader(Engine):
                      "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY, "sides": ANY},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
         "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",),
-                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY},
+                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "sides": ANY},
     }
     profile = PROFILE
     profile_evidence = EVIDENCE
