@@ -48,8 +48,14 @@ Broker settings, each the documented call for the scenario's knob:
 
 Strategy code (what a user writes; the signals are read from the scenario):
 
-* Entry: ``self.buy(data=d, size=size)`` (a Market order) when flat, no order
-  is pending and (``close`` mode) no exit filled on this bar.
+* Entry: ``self.buy(data=d, size=size)`` (a Market order; a short entry
+  ``self.sell(data=d, size=size)``, the broker's default ``shortcash=True``
+  crediting the sale) when flat, no order is pending and (``close`` mode) no
+  exit filled on this bar. A short's protective orders are buys: ``Stop`` at
+  ``ref * (1.0 + p)``, ``StopTrail``, ``Limit`` at ``ref * (1.0 - q)``;
+  ``close()`` covers it. A run in which stock behaviour no profile knob
+  describes decides something for a short raises :class:`Unsupported`
+  (``[positions] sides``; adapters/README.md says which).
 * Exit rules: when the entry is notified ``Completed`` (``notify_order``), the
   protective orders go in for the filled size, in this order, linked with
   ``oco=`` the first (the OCO page: the execution, cancellation or expiry of

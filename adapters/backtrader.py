@@ -58,7 +58,8 @@ the contract says, and reads back what the broker did. Per knob (see
   silently does nothing to it: ``BackBroker.cancel`` only searches ``pending``,
   bbroker.py:391-395, 547-551.)
 
-Exit rules (all long-only; every exit is a Backtrader order the broker fills):
+Exit rules (every exit is a Backtrader order the broker fills; a short's are the same orders on the buy
+side, levels mirrored, see ``[positions] sides`` below):
 
 * ``stop_loss`` p: a sell ``Stop`` at ``ref * (1.0 - p)``; ``take_profit`` q: a
   sell ``Limit`` at ``ref * (1.0 + q)``; ``trailing_stop`` p: a sell
@@ -89,18 +90,28 @@ Exit rules (all long-only; every exit is a Backtrader order the broker fills):
 * Reasons come from which Backtrader order executed: Stop -> ``stop_loss``,
   StopTrail -> ``trailing_stop``, Limit -> ``take_profit``, Market -> the
   reason it was submitted for.
+* ``[positions] sides``: a short entry is ``sell(size)``, its exit
+  ``buy(-position)``; the broker's default ``shortcash=True`` credits the
+  sale and refuses it only when the cash goes below 0 (bbroker.py:768-788).
+  Its exit group: a buy ``Stop`` at ``ref * (1.0 + p)``, a buy ``StopTrail``
+  (:class:`_TrailBuyOrder`, ``lwm * (1.0 + p)``, ratcheted down on closes by
+  the broker and on lows by the strategy for ``trail_source = "high"``), a
+  buy ``Limit`` at ``ref * (1.0 - q)``; the fill-price reference is the
+  sale's ``_slip_down`` price.
 
 The broker is :class:`_ContractBroker`, a ``BackBroker`` with these changes,
 each where the stock broker's execution model differs from the contract:
 
-* ``_try_exec_limit``: an intrabar sell Limit fill gets slippage
-  (``ref * (1 + q) * (1 - s)``); the stock broker fills it at the bare limit
-  (bbroker.py:917-919). A gapped Limit is slipped by the stock code already.
+* ``_try_exec_limit``: an intrabar Limit fill gets slippage (a sell
+  ``ref * (1 + q) * (1 - s)``, a short's buy ``ref * (1 - q) * (1 + s)``);
+  the stock broker fills it at the bare limit (bbroker.py:907-908, 917-919).
+  A gapped Limit is slipped by the stock code already.
 * ``_try_exec_stop``: a group's stop that would fill gives way (stays pending,
   and is cancelled by the OCO/bracket when its sibling fills) when a sibling
   stop stands strictly higher (stop-loss and trailing act as one stop at the
-  higher level), or when its take-profit gapped at the open while the stop
-  itself did not gap (the open comes before the intrabar path). First-in-first
+  higher level; a short's buy stops: strictly lower), or when its take-profit
+  gapped at the open while the stop itself did not gap (the open comes before
+  the intrabar path). First-in-first
   out alone (bbroker.py:933-939 fills a stop whenever ``plow <= pcreated``)
   would fill the stop-loss at its own lower level, and an intrabar stop ahead
   of a gapped take-profit.
@@ -109,7 +120,8 @@ each where the stock broker's execution model differs from the contract:
   previous close); the stock broker activates them one step later
   (bbroker.py:607 queues them in ``_toactivate``, activated at 1178; inactive
   orders are skipped at 1210-1211), which would skip the first bar after the fill.
-* ``sell``: a ``StopTrail`` is a :class:`_TrailSellOrder`, whose ``trailadjust``
+* ``sell`` / ``buy``: a ``StopTrail`` is a :class:`_TrailSellOrder` (a short's:
+  :class:`_TrailBuyOrder`, ``price * (1.0 + p)``), whose ``trailadjust``
   computes the level as ``price * (1.0 - p)`` (the contract's
   ``hwm * (1.0 - p)``); Backtrader's own ``Order.trailadjust`` computes
   ``price - price * p`` (order.py:599, 611), which is 1 ulp off for about a
@@ -119,8 +131,10 @@ each where the stock broker's execution model differs from the contract:
   it with each bar's close (bbroker.py:943-944).
 * ``next``: before each step the pending queue is ordered so the step runs in
   the contract's order: ``close`` mode: the previous bar's close fills (Market
-  orders) first, by asset, then this bar's stops; ``next_open`` mode: by asset
-  (the kernel runs each asset's open fill and stops before the next asset).
+  orders) first, exits before entries (by role, which the strategy marks on
+  each entry: a cover is a buy, a short sale a sell), by asset, then this
+  bar's stops; ``next_open`` mode: the same, this open's fills before the
+  bar's stops.
   The stock queue is first-in-first-out by submission, so protective orders,
   submitted bars earlier, would come first. Queue order matters only for the
   cash an entry sees.
@@ -259,34 +273,24 @@ class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
 
     # -- orders --------------------------------------------------------------------
 
-    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
-             trailamount=None, trailpercent=None, parent=None, transmit=True, histnotify=False,
-             _checksubmit=True, **kwargs):
-        if exectype != bt.Order.StopTrail or trailamount:
-            return super().sell(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
-                                tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent,
-                                parent=parent, transmit=transmit, histnotify=histnotify,
-                                _checksubmit=_checksubmit, **kwargs)
-        return self._submit_trail(_TrailSellOrder, owner, data, size, price, plimit, exectype, valid, tradeid, oco,
-                                  trailamount, trailpercent, parent, transmit, histnotify, _checksubmit, kwargs)
+    def sell(self, owner, data, size, **kwargs):
+        return self._order(super().sell, _TrailSellOrder, owner, data, size, **kwargs)
 
-    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
-            trailamount=None, trailpercent=None, parent=None, transmit=True, histnotify=False,
-            _checksubmit=True, **kwargs):
-        if exectype != bt.Order.StopTrail or trailamount:
-            return super().buy(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
-                               tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent,
-                               parent=parent, transmit=transmit, histnotify=histnotify,
-                               _checksubmit=_checksubmit, **kwargs)
-        return self._submit_trail(_TrailBuyOrder, owner, data, size, price, plimit, exectype, valid, tradeid, oco,
-                                  trailamount, trailpercent, parent, transmit, histnotify, _checksubmit, kwargs)
+    def buy(self, owner, data, size, **kwargs):
+        return self._order(super().buy, _TrailBuyOrder, owner, data, size, **kwargs)
 
-    def _submit_trail(self, cls, owner, data, size, price, plimit, exectype, valid, tradeid, oco, trailamount,
-                      trailpercent, parent, transmit, histnotify, _checksubmit, kwargs):
-        # BackBroker.buy / sell (bbroker.py) with the order class swapped.
-        order = cls(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
-                    valid=valid, tradeid=tradeid, trailamount=trailamount, trailpercent=trailpercent,
-                    parent=parent, transmit=transmit, histnotify=histnotify)
+    def _order(self, stock, trail_class, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
+               tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None, transmit=True,
+               histnotify=False, _checksubmit=True, **kwargs):
+        """``BackBroker.buy`` / ``sell`` (``stock``), with a trailing-percent StopTrail of ``trail_class``."""
+        if exectype != bt.Order.StopTrail or trailamount:
+            return stock(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
+                         tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent, parent=parent,
+                         transmit=transmit, histnotify=histnotify, _checksubmit=_checksubmit, **kwargs)
+        # BackBroker.buy / sell (bbroker.py:647-665) with the order class swapped.
+        order = trail_class(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
+                            valid=valid, tradeid=tradeid, trailamount=trailamount, trailpercent=trailpercent,
+                            parent=parent, transmit=transmit, histnotify=histnotify)
         order.addinfo(**kwargs)
         self._ocoize(order, oco)
         return self.submit(order, check=_checksubmit)
