@@ -48,8 +48,14 @@ Broker settings, each the documented call for the scenario's knob:
 
 Strategy code (what a user writes; the signals are read from the scenario):
 
-* Entry: ``self.buy(data=d, size=size)`` (a Market order) when flat, no order
-  is pending and (``close`` mode) no exit filled on this bar.
+* Entry: ``self.buy(data=d, size=size)`` (a Market order; a short entry
+  ``self.sell(data=d, size=size)``, the broker's default ``shortcash=True``
+  crediting the sale) when flat, no order is pending and (``close`` mode) no
+  exit filled on this bar. A short's protective orders are buys: ``Stop`` at
+  ``ref * (1.0 + p)``, ``StopTrail``, ``Limit`` at ``ref * (1.0 - q)``;
+  ``close()`` covers it. A run in which stock behaviour no profile knob
+  describes decides something for a short raises :class:`Unsupported`
+  (``[positions] sides``; adapters/README.md says which).
 * Exit rules: when the entry is notified ``Completed`` (``notify_order``), the
   protective orders go in for the filled size, in this order, linked with
   ``oco=`` the first (the OCO page: the execution, cancellation or expiry of
@@ -107,7 +113,7 @@ import numpy as np
 
 from adapters import _backtrader_costs as costs
 from adapters import _backtrader_feed as feed
-from harness.engines import Output, make_fill, make_rejection
+from harness.engines import Output, Unsupported, make_fill, make_rejection
 from harness.results import Fill, Rejection
 from harness.scenario import Scenario
 
@@ -239,6 +245,7 @@ class _Book:
     protective: list = field(default_factory=list)  # live Stop / StopTrail / Limit orders
     fill_bar: int = -1
     last_exit_bar: int = -1
+    short: bool = False  # the current (or pending) position is a short
 
 
 class _StockSignals(_Base):
@@ -248,25 +255,33 @@ class _StockSignals(_Base):
         m = plan.scenario.market
         self.entries = np.asarray(m.entries)
         self.exits = np.asarray(m.exits)
+        no_shorts = np.zeros_like(self.entries)
+        self.short_entries = np.asarray(m.short_entries) if m.short_entries is not None else no_shorts
+        self.short_exits = np.asarray(m.short_exits) if m.short_exits is not None else no_shorts
         self.last = m.n_bars - 1
         self.books = [_Book(j, d) for j, d in enumerate(self.datas)]
         self.roles: dict[int, tuple[int, str]] = {}  # order.ref -> (asset, role)
+        self.short_protected_at: set[int] = set()  # steps in which a short's protective buys were placed
 
     def next(self):
         bar = self._sample()
         if bar == self.last:
             return  # an order placed on the last bar could never fill
         for b in self.books:
-            if self._position(b) > 0.0 and b.exit is None:
+            if self._position(b) != 0.0 and b.exit is None:
                 reason = self._exit_reason(b, bar)
                 if reason:
                     self._exit(b, bar, reason)
         for b in self.books:
-            if not self.entries[bar, b.index] or self._position(b) != 0.0 or b.entry is not None or b.exit is not None:
+            short = bool(self.short_entries[bar, b.index])
+            if not (self.entries[bar, b.index] or short) or self._position(b) != 0.0 or b.entry is not None \
+                    or b.exit is not None:
                 continue
             if self.p.plan.coc and b.last_exit_bar == bar:
                 continue  # close mode: no re-entry on a bar where this asset's exit filled
-            b.entry = self.buy(data=b.data, size=self.c.size)
+            # a short entry is a plain sell while flat (the broker's default shortcash=True)
+            b.entry = (self.sell if short else self.buy)(data=b.data, size=self.c.size)
+            b.short = short
             self.roles[b.entry.ref] = (b.index, "entry")
 
     def _position(self, b: _Book) -> float:
@@ -274,7 +289,7 @@ class _StockSignals(_Base):
         return 0.0 if pos is None else pos.size
 
     def _exit_reason(self, b: _Book, bar: int) -> str:
-        if self.exits[bar, b.index]:
+        if (self.short_exits if b.short else self.exits)[bar, b.index]:
             return "signal"
         n = self.c.max_bars
         if n is not None:
@@ -300,17 +315,28 @@ class _StockSignals(_Base):
             ref = order.executed.price
         else:
             ref = b.data.close[fill_bar - (len(self) - 1)]  # the entry-fill bar's close
-        size = order.executed.size
+        size = abs(order.executed.size)
         leader = None
         specs = []
-        if c.stop_loss is not None:
-            specs.append(("stop", dict(exectype=bt.Order.Stop, price=ref * (1.0 - c.stop_loss))))
-        if c.trailing_stop is not None:
-            specs.append(("trail", dict(exectype=bt.Order.StopTrail, price=ref, trailpercent=c.trailing_stop)))
-        if c.take_profit is not None:
-            specs.append(("limit", dict(exectype=bt.Order.Limit, price=ref * (1.0 + c.take_profit))))
+        if b.short:  # a short's protective orders are buys: stop above, take-profit below
+            if c.stop_loss is not None:
+                specs.append(("stop", dict(exectype=bt.Order.Stop, price=ref * (1.0 + c.stop_loss))))
+            if c.trailing_stop is not None:
+                specs.append(("trail", dict(exectype=bt.Order.StopTrail, price=ref, trailpercent=c.trailing_stop)))
+            if c.take_profit is not None:
+                specs.append(("limit", dict(exectype=bt.Order.Limit, price=ref * (1.0 - c.take_profit))))
+        else:
+            if c.stop_loss is not None:
+                specs.append(("stop", dict(exectype=bt.Order.Stop, price=ref * (1.0 - c.stop_loss))))
+            if c.trailing_stop is not None:
+                specs.append(("trail", dict(exectype=bt.Order.StopTrail, price=ref, trailpercent=c.trailing_stop)))
+            if c.take_profit is not None:
+                specs.append(("limit", dict(exectype=bt.Order.Limit, price=ref * (1.0 + c.take_profit))))
+        protect = self.buy if b.short else self.sell
+        if b.short:
+            self.short_protected_at.add(len(self) - 1)
         for role, kwargs in specs:
-            o = self.sell(data=b.data, size=size, oco=leader, **kwargs)
+            o = protect(data=b.data, size=size, oco=leader, **kwargs)
             leader = leader or o
             b.protective.append(o)
             self.roles[o.ref] = (b.index, role)
@@ -331,6 +357,8 @@ class _StockSignals(_Base):
                 b.exit = None
                 b.last_exit_bar = self._fill(order, asset, b.exit_reason)
             else:
+                if role == "limit" and order.isbuy():
+                    self._check_short_take_profit(order, asset, step)
                 b.last_exit_bar = self._fill(order, asset, _ROLE_REASON[role])
                 b.protective = []
             return
@@ -344,18 +372,48 @@ class _StockSignals(_Base):
                 b.exit = None
                 return
         if order.status == order.Margin and role == "entry":
+            if step - 1 in self.short_protected_at:
+                # checksubmit pseudo-executed a short's protective buys (placed in the previous step) ahead of
+                # this entry, each taking its cost from the running cash (bbroker.py:558-583); the reference's
+                # submit_check counts the bar's exits and entries only.
+                raise Unsupported("[positions] sides", f"bar {step}: stock Backtrader refused asset {asset}'s "
+                                  "entry (Margin) in a checksubmit pass that also pseudo-executed a short's "
+                                  "protective buys; no behaviour knob counts protective orders in the cash check")
             b.entry = None
             fill_bar = step - 1 if plan.coc else step
-            plan.rejections.append(make_rejection(plan.scenario, asset, fill_bar, "buy",
+            plan.rejections.append(make_rejection(plan.scenario, asset, fill_bar, "buy" if order.isbuy() else "sell",
                                                   abs(order.created.size), "signal"))
             return
+        if order.status == order.Margin and order.isbuy() and role != "entry":
+            # checksubmit pseudo-executes every new order against the running cash and a copy of the
+            # position as the earlier ones leave it (bbroker.py:558-583): a short's second and third
+            # protective buys open a long there, and a cover is checked like a buy. No behaviour knob
+            # refuses a cover or a protective order (submit_check checks entries only).
+            raise Unsupported("[positions] sides", f"bar {step}: stock Backtrader's checksubmit refused the "
+                              f"{role} order of asset {asset}'s short (Margin: its pseudo-execution took the "
+                              "running cash below 0); no behaviour knob describes a refused cover or stop")
         raise RuntimeError(f"asset {asset}: {role} order {order.ref} ended {order.getstatusname()} at bar {step}")
+
+    def _check_short_take_profit(self, order, asset: int, step: int) -> None:
+        """A short's take-profit gapped at the open: the broker caps its slipped price at min(high, level)
+        (bbroker.py:903-907, ``pmax = min(phigh, plimit)``) where a long's is capped at its level only
+        (bbroker.py:914-916 passes ``plimit``); the profile's ``slippage_cap = "bar"`` mirrors the long rule.
+        Refuse the run when the two differ on this fill: the open slipped above the high, the high below the
+        level."""
+        data, level = order.data, order.created.price
+        popen, phigh = data.open[0], data.high[0]
+        slipped = self.broker._slip_up(math.inf, popen)
+        if popen <= level and phigh < level and slipped > phigh:
+            raise Unsupported("[positions] sides", f"bar {step}: asset {asset}'s short take-profit gapped at the "
+                              f"open {popen!r}, slipped to {slipped!r} above the bar's high {phigh!r} (below the "
+                              f"level {level!r}): stock Backtrader fills at the high; slippage_cap = 'bar' caps "
+                              "a gapped take-profit at its level only")
 
     def stop(self):
         for b in self.books:
             if b.protective and self._position(b) == 0.0:
                 raise RuntimeError(f"asset {b.index}: protective orders alive while flat")
-            if self._position(b) < 0.0:
+            if self._position(b) < 0.0 and self.p.plan.scenario.spec.contract.sides == "long":
                 raise RuntimeError(f"asset {b.index}: short position")
 
 

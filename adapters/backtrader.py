@@ -58,7 +58,8 @@ the contract says, and reads back what the broker did. Per knob (see
   silently does nothing to it: ``BackBroker.cancel`` only searches ``pending``,
   bbroker.py:391-395, 547-551.)
 
-Exit rules (all long-only; every exit is a Backtrader order the broker fills):
+Exit rules (every exit is a Backtrader order the broker fills; a short's are the same orders on the buy
+side, levels mirrored, see ``[positions] sides`` below):
 
 * ``stop_loss`` p: a sell ``Stop`` at ``ref * (1.0 - p)``; ``take_profit`` q: a
   sell ``Limit`` at ``ref * (1.0 + q)``; ``trailing_stop`` p: a sell
@@ -89,18 +90,28 @@ Exit rules (all long-only; every exit is a Backtrader order the broker fills):
 * Reasons come from which Backtrader order executed: Stop -> ``stop_loss``,
   StopTrail -> ``trailing_stop``, Limit -> ``take_profit``, Market -> the
   reason it was submitted for.
+* ``[positions] sides``: a short entry is ``sell(size)``, its exit
+  ``buy(-position)``; the broker's default ``shortcash=True`` credits the
+  sale and refuses it only when the cash goes below 0 (bbroker.py:768-788).
+  Its exit group: a buy ``Stop`` at ``ref * (1.0 + p)``, a buy ``StopTrail``
+  (:class:`_TrailBuyOrder`, ``lwm * (1.0 + p)``, ratcheted down on closes by
+  the broker and on lows by the strategy for ``trail_source = "high"``), a
+  buy ``Limit`` at ``ref * (1.0 - q)``; the fill-price reference is the
+  sale's ``_slip_down`` price.
 
 The broker is :class:`_ContractBroker`, a ``BackBroker`` with these changes,
 each where the stock broker's execution model differs from the contract:
 
-* ``_try_exec_limit``: an intrabar sell Limit fill gets slippage
-  (``ref * (1 + q) * (1 - s)``); the stock broker fills it at the bare limit
-  (bbroker.py:917-919). A gapped Limit is slipped by the stock code already.
+* ``_try_exec_limit``: an intrabar Limit fill gets slippage (a sell
+  ``ref * (1 + q) * (1 - s)``, a short's buy ``ref * (1 - q) * (1 + s)``);
+  the stock broker fills it at the bare limit (bbroker.py:907-908, 917-919).
+  A gapped Limit is slipped by the stock code already.
 * ``_try_exec_stop``: a group's stop that would fill gives way (stays pending,
   and is cancelled by the OCO/bracket when its sibling fills) when a sibling
   stop stands strictly higher (stop-loss and trailing act as one stop at the
-  higher level), or when its take-profit gapped at the open while the stop
-  itself did not gap (the open comes before the intrabar path). First-in-first
+  higher level; a short's buy stops: strictly lower), or when its take-profit
+  gapped at the open while the stop itself did not gap (the open comes before
+  the intrabar path). First-in-first
   out alone (bbroker.py:933-939 fills a stop whenever ``plow <= pcreated``)
   would fill the stop-loss at its own lower level, and an intrabar stop ahead
   of a gapped take-profit.
@@ -109,7 +120,8 @@ each where the stock broker's execution model differs from the contract:
   previous close); the stock broker activates them one step later
   (bbroker.py:607 queues them in ``_toactivate``, activated at 1178; inactive
   orders are skipped at 1210-1211), which would skip the first bar after the fill.
-* ``sell``: a ``StopTrail`` is a :class:`_TrailSellOrder`, whose ``trailadjust``
+* ``sell`` / ``buy``: a ``StopTrail`` is a :class:`_TrailSellOrder` (a short's:
+  :class:`_TrailBuyOrder`, ``price * (1.0 + p)``), whose ``trailadjust``
   computes the level as ``price * (1.0 - p)`` (the contract's
   ``hwm * (1.0 - p)``); Backtrader's own ``Order.trailadjust`` computes
   ``price - price * p`` (order.py:599, 611), which is 1 ulp off for about a
@@ -119,8 +131,10 @@ each where the stock broker's execution model differs from the contract:
   it with each bar's close (bbroker.py:943-944).
 * ``next``: before each step the pending queue is ordered so the step runs in
   the contract's order: ``close`` mode: the previous bar's close fills (Market
-  orders) first, by asset, then this bar's stops; ``next_open`` mode: by asset
-  (the kernel runs each asset's open fill and stops before the next asset).
+  orders) first, exits before entries (by role, which the strategy marks on
+  each entry: a cover is a buy, a short sale a sell), by asset, then this
+  bar's stops; ``next_open`` mode: the same, this open's fills before the
+  bar's stops.
   The stock queue is first-in-first-out by submission, so protective orders,
   submitted bars earlier, would come first. Queue order matters only for the
   cash an entry sees.
@@ -164,7 +178,7 @@ log = logging.getLogger(__name__)
 _SUPPORTED_KNOBS = frozenset({
     "fill", "cash", "sizing_mode", "size", "fraction", "value", "units",
     "fee", "slippage", "fixed_fee", "per_share", "min_fee", "slippage_abs",
-    "stop_loss", "take_profit", "stop_reference", "trailing_stop", "trail_source", "max_bars",
+    "stop_loss", "take_profit", "stop_reference", "trailing_stop", "trail_source", "max_bars", "sides",
 })
 _FILL_MODES = ("close", "next_open", "next_close")
 _SIZING_MODES = ("fixed", "percent_of_equity", "target_value")
@@ -228,6 +242,16 @@ class _TrailSellOrder(bt.order.SellOrder):
             self.created.price = level
 
 
+class _TrailBuyOrder(bt.order.BuyOrder):
+    """A short's buy StopTrail whose level is ``price * (1.0 + trailpercent)`` (the contract's ``lwm * (1 +
+    p)``); Backtrader's ratchet for a buy (order.py:605-609: ``price += pamount``, move only downwards)."""
+
+    def trailadjust(self, price):
+        level = price * (1.0 + self.trailpercent)
+        if level < self.created.price:
+            self.created.price = level
+
+
 class _ExitGroup:
     """One position's protective orders (stop-loss, trailing, take-profit), in queue order."""
 
@@ -249,19 +273,24 @@ class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
 
     # -- orders --------------------------------------------------------------------
 
-    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
-             trailamount=None, trailpercent=None, parent=None, transmit=True, histnotify=False,
-             _checksubmit=True, **kwargs):
+    def sell(self, owner, data, size, **kwargs):
+        return self._order(super().sell, _TrailSellOrder, owner, data, size, **kwargs)
+
+    def buy(self, owner, data, size, **kwargs):
+        return self._order(super().buy, _TrailBuyOrder, owner, data, size, **kwargs)
+
+    def _order(self, stock, trail_class, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
+               tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None, transmit=True,
+               histnotify=False, _checksubmit=True, **kwargs):
+        """``BackBroker.buy`` / ``sell`` (``stock``), with a trailing-percent StopTrail of ``trail_class``."""
         if exectype != bt.Order.StopTrail or trailamount:
-            return super().sell(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
-                                tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent,
-                                parent=parent, transmit=transmit, histnotify=histnotify,
-                                _checksubmit=_checksubmit, **kwargs)
-        # BackBroker.sell with the order class swapped.
-        order = _TrailSellOrder(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
-                                exectype=exectype, valid=valid, tradeid=tradeid, trailamount=trailamount,
-                                trailpercent=trailpercent, parent=parent, transmit=transmit,
-                                histnotify=histnotify)
+            return stock(owner, data, size, price=price, plimit=plimit, exectype=exectype, valid=valid,
+                         tradeid=tradeid, oco=oco, trailamount=trailamount, trailpercent=trailpercent, parent=parent,
+                         transmit=transmit, histnotify=histnotify, _checksubmit=_checksubmit, **kwargs)
+        # BackBroker.buy / sell (bbroker.py:647-665) with the order class swapped.
+        order = trail_class(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
+                            valid=valid, tradeid=tradeid, trailamount=trailamount, trailpercent=trailpercent,
+                            parent=parent, transmit=transmit, histnotify=histnotify)
         order.addinfo(**kwargs)
         self._ocoize(order, oco)
         return self.submit(order, check=_checksubmit)
@@ -271,12 +300,14 @@ class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
     def next(self):
         if self.pending:
             # The contract's time order (EXIT_PRECEDENCE): market orders first (the previous close's
-            # fills in close mode, this open's in next_open mode), exits before entries, then every
-            # asset's intrabar stops. Stable: a group keeps stop-loss, trailing, take-profit.
+            # fills in close mode, this open's in next_open mode), exits before entries (a long's buy or
+            # a short sale: the strategy marks them), then every asset's intrabar stops. Stable: a group
+            # keeps stop-loss, trailing, take-profit.
             def key(o):
+                entry = getattr(o, "is_entry", False)
                 if self.next_close:  # every stop (intrabar) before the Close fills
-                    return (o.exectype == bt.Order.Close, o.isbuy(), self.asset_of.get(o.data, 0))
-                return (o.exectype != bt.Order.Market, o.isbuy(), self.asset_of.get(o.data, 0))
+                    return (o.exectype == bt.Order.Close, entry, self.asset_of.get(o.data, 0))
+                return (o.exectype != bt.Order.Market, entry, self.asset_of.get(o.data, 0))
 
             ordered = sorted(self.pending, key=key)
             self.pending.clear()
@@ -306,15 +337,27 @@ class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
 
     def _try_exec_stop(self, order, popen, phigh, plow, pcreated, pclose):
         group = getattr(order, "exit_group", None)
-        if group is not None and order.issell() and (popen <= pcreated or plow <= pcreated):
-            for other in group.orders:
-                if other is order or not other.alive():
-                    continue
-                if other.exectype in (bt.Order.Stop, bt.Order.StopTrail) and other.created.price > pcreated:
-                    return  # one stop at the higher level: the sibling fills (later in the queue)
-                if other.exectype == bt.Order.Limit and popen > pcreated and popen >= other.created.price:
-                    return  # the take-profit gapped at the open, before this stop was reached
+        if group is not None and self._gives_way(order, group, popen, phigh, plow, pcreated):
+            return  # stays pending; the sibling's fill cancels it (OCO / bracket)
         super()._try_exec_stop(order, popen, phigh, plow, pcreated, pclose)
+
+    @staticmethod
+    def _gives_way(order, group, popen, phigh, plow, pcreated) -> bool:
+        """Whether a group's stop that is reached on this bar leaves the fill to a sibling: a sibling stop
+        nearer the price (a long's higher, a short's lower level: one stop), or a take-profit gapped at the
+        open while this stop did not gap. A short's buy stop mirrors a long's sell stop."""
+        sign = 1.0 if order.issell() else -1.0  # compare a short's prices negated, as the kernel does
+        level, open_ = sign * pcreated, sign * popen
+        if not (open_ <= level or sign * (plow if sign > 0 else phigh) <= level):
+            return False
+        for other in group.orders:
+            if other is order or not other.alive():
+                continue
+            if other.exectype in (bt.Order.Stop, bt.Order.StopTrail) and sign * other.created.price > level:
+                return True  # one stop at the nearer level: the sibling fills (later in the queue)
+            if other.exectype == bt.Order.Limit and open_ > level and open_ >= sign * other.created.price:
+                return True  # the take-profit gapped at the open, before this stop was reached
+        return False
 
     def _try_exec_close(self, order, pclose):
         # next_close: the stock broker executes a Close order at the bare close (bbroker.py:879-892); the
@@ -331,10 +374,14 @@ class _ContractBroker(costs.SlipBothMixin, bt.brokers.BackBroker):
         super()._try_exec_close(order, pclose)
 
     def _try_exec_limit(self, order, popen, phigh, plow, plimit):
-        if order.isbuy() or plimit <= popen or not plimit <= phigh:
-            return super()._try_exec_limit(order, popen, phigh, plow, plimit)
-        # Sell limit reached during the bar: the stock broker fills at plimit unslipped.
-        self._execute(order, ago=0, price=self._slip_down(plow, plimit, lim=True))
+        # A limit reached during the bar: the stock broker fills it at plimit unslipped (bbroker.py:907-908,
+        # 917-919); the contract slips it as a stop fill. A gapped limit is slipped by the stock code.
+        if order.issell() and popen < plimit <= phigh:
+            self._execute(order, ago=0, price=self._slip_down(plow, plimit, lim=True))
+        elif order.isbuy() and popen > plimit >= plow:  # a short's take-profit
+            self._execute(order, ago=0, price=self._slip_up(phigh, plimit, lim=True))
+        else:
+            super()._try_exec_limit(order, popen, phigh, plow, plimit)
 
 
 # -------------------------------------------------------------------------- strategy
@@ -348,6 +395,9 @@ class _AssetBook:
     data: bt.feed.DataBase
     entries: np.ndarray  # bool per bar
     exits: np.ndarray
+    short_entries: np.ndarray  # bool per bar ([positions] sides; all False when long only)
+    short_exits: np.ndarray
+    short: bool = False  # the current (or pending) position is a short
     entry_order: bt.Order | None = None  # pending entry
     exit_order: bt.Order | None = None  # pending exit (Market)
     group: _ExitGroup | None = None  # live protective orders
@@ -386,8 +436,12 @@ class _SignalStrategy(bt.Strategy):
         c = self.contract
         self.has_stops = c.stop_loss is not None or c.take_profit is not None or c.trailing_stop is not None
         self.last_bar = market.n_bars - 1
+        no_shorts = np.zeros_like(market.entries)
+        short_entries = market.short_entries if market.short_entries is not None else no_shorts
+        short_exits = market.short_exits if market.short_exits is not None else no_shorts
         self.books = [
-            _AssetBook(index=j, data=self.datas[j], entries=market.entries[:, j], exits=market.exits[:, j])
+            _AssetBook(index=j, data=self.datas[j], entries=market.entries[:, j], exits=market.exits[:, j],
+                       short_entries=short_entries[:, j], short_exits=short_exits[:, j])
             for j in range(market.n_assets)
         ]
         self.intent: dict[int, tuple[int, int, str, str]] = {}  # order.ref -> (asset, signal bar, role, reason)
@@ -415,7 +469,8 @@ class _SignalStrategy(bt.Strategy):
         if self.contract.trailing_stop is not None and self.contract.trail_source == "high":
             for book in self.books:
                 if book.trail is not None and book.trail.alive() and bar > book.fill_bar >= 0:
-                    book.trail.trailadjust(book.data.high[0])  # after this bar's check, as the broker does with close
+                    # after this bar's check, as the broker does with close; a short's lwm falls to the low
+                    book.trail.trailadjust(book.data.low[0] if book.short else book.data.high[0])
         self._signal_orders(bar)
 
     def _sample_equity(self, bar: int) -> None:
@@ -438,13 +493,13 @@ class _SignalStrategy(bt.Strategy):
         # Exits (signal or time) first, then entries; the broker orders its queue by asset.
         exiting = []
         for book in self.books:
-            if self._position_size(book) > 0.0:
+            if self._position_size(book) != 0.0:
                 reason = self._exit_reason(book, bar)
                 if reason is not None:
                     self._submit_exit(book, bar, reason)
                     exiting.append(book)
         entering = [book for book in self.books
-                    if book.entries[bar] and self._position_size(book) == 0.0
+                    if (book.entries[bar] or book.short_entries[bar]) and self._position_size(book) == 0.0
                     and not (self.plan.coc and book.last_exit_bar == bar)]  # close: no re-entry on an exit bar
         if not entering:
             return
@@ -452,7 +507,7 @@ class _SignalStrategy(bt.Strategy):
         for book in entering:
             size = self._entry_units(book, value)
             if size > 0.0:  # an entry of 0 units (whole units) places no order
-                self._submit_entry(book, bar, size)
+                self._submit_entry(book, bar, size, short=bool(book.short_entries[bar]))
 
     def _entry_value(self, exiting: list[_AssetBook]) -> float:
         """``percent_of_equity``'s V: cash + each position * close[t] in asset order, after the bar's exits.
@@ -470,10 +525,15 @@ class _SignalStrategy(bt.Strategy):
         if self.plan.coc:
             for book in exiting:  # asset order
                 size = self._position_size(book)
-                price = broker._slip_down(-math.inf, book.data.close[0])
-                fee = broker.getcommissioninfo(book.data).getcommission(-size, price)
+                if size < 0.0:  # a cover, a buy (the kernel's _cover)
+                    price = broker._slip_up(math.inf, book.data.close[0])
+                    fee = broker.getcommissioninfo(book.data).getcommission(-size, price)
+                    cash = cash - (-size * price + fee)
+                else:
+                    price = broker._slip_down(-math.inf, book.data.close[0])
+                    fee = broker.getcommissioninfo(book.data).getcommission(-size, price)
+                    cash = cash + size * price - fee
                 book.expected_exit = (price, fee)
-                cash = cash + size * price - fee
                 sold.add(book.index)
         value = cash
         for book in self.books:
@@ -498,7 +558,7 @@ class _SignalStrategy(bt.Strategy):
         return q
 
     def _exit_reason(self, book: _AssetBook, bar: int) -> str | None:
-        if book.exits[bar]:
+        if (book.short_exits if book.short else book.exits)[bar]:
             return "signal"
         n = self.contract.max_bars
         if n is not None:
@@ -517,37 +577,48 @@ class _SignalStrategy(bt.Strategy):
         """The order type of a signal's entry or exit: ``Close`` (next_close), else ``Market``."""
         return bt.Order.Close if self.contract.fill == "next_close" else bt.Order.Market
 
-    def _submit_entry(self, book: _AssetBook, bar: int, size: float) -> None:
+    def _submit_entry(self, book: _AssetBook, bar: int, size: float, short: bool) -> None:
         bracket = self.plan.coc and self.has_stops
-        order = self.buy(data=book.data, size=size, exectype=self._market(), transmit=not bracket)
+        # a short entry is a plain sell: BackBroker's default shortcash=True credits its proceeds
+        order = (self.sell if short else self.buy)(data=book.data, size=size, exectype=self._market(),
+                                                   transmit=not bracket)
+        order.is_entry = True  # the broker runs a bar's exits before its entries
         book.entry_order = order
+        book.short = short
         self.intent[order.ref] = (book.index, bar, "entry", "signal")
         if bracket:
             # close mode: the exit group rides on the entry as its bracket children; the
             # reference is close[t] or the fill price the broker will compute from it.
             close = book.data.close[0]
-            # the fill price: the broker's own slipped close (p * (1 + s), + a with slippage_abs)
-            ref = close if self.contract.stop_reference == "close" else self.broker._slip_up(math.inf, close)
+            # the fill price: the broker's own slipped close (p * (1 + s), + a with slippage_abs; a short
+            # sale p * (1 - s) - a)
+            if self.contract.stop_reference == "close":
+                ref = close
+            else:
+                ref = self.broker._slip_down(-math.inf, close) if short else self.broker._slip_up(math.inf, close)
             book.expected_ref = ref
             self._submit_exit_group(book, bar, ref, size, parent=order)
 
     def _submit_exit_group(self, book: _AssetBook, bar: int, ref: float, size: float, parent=None) -> None:
-        """Stop-loss, trailing and take-profit sell orders for the position, in that queue order."""
+        """Stop-loss, trailing and take-profit orders for the position, in that queue order: sells for a
+        long, buys for a short (levels mirrored: stop-loss ref * (1 + p), take-profit ref * (1 - q))."""
         c = self.contract
+        side = -1.0 if book.short else 1.0
         specs = []
         if c.stop_loss is not None:
-            specs.append(("stop_loss", dict(exectype=bt.Order.Stop, price=ref * (1.0 - c.stop_loss))))
+            specs.append(("stop_loss", dict(exectype=bt.Order.Stop, price=ref * (1.0 - side * c.stop_loss))))
         if c.trailing_stop is not None:
             specs.append(("trailing_stop", dict(exectype=bt.Order.StopTrail, price=ref, trailpercent=c.trailing_stop)))
         if c.take_profit is not None:
-            specs.append(("take_profit", dict(exectype=bt.Order.Limit, price=ref * (1.0 + c.take_profit))))
+            specs.append(("take_profit", dict(exectype=bt.Order.Limit, price=ref * (1.0 + side * c.take_profit))))
         group = _ExitGroup()
+        close_position = self.buy if book.short else self.sell
         for k, (role, kwargs) in enumerate(specs):
             if parent is not None:
                 link = dict(parent=parent, transmit=k == len(specs) - 1)
             else:
                 link = dict(oco=group.orders[0] if group.orders else None)
-            order = self.sell(data=book.data, size=size, **kwargs, **link)
+            order = close_position(data=book.data, size=size, **kwargs, **link)
             order.exit_group = group
             group.orders.append(order)
             self.intent[order.ref] = (book.index, bar, role, _ROLE_REASON[role])
@@ -565,7 +636,10 @@ class _SignalStrategy(bt.Strategy):
     def _submit_exit(self, book: _AssetBook, bar: int, reason: str) -> None:
         self._cancel_exit_group(book)
         size = self._position_size(book)
-        order = self.sell(data=book.data, size=size, exectype=self._market())
+        if size < 0.0:  # cover the short
+            order = self.buy(data=book.data, size=-size, exectype=self._market())
+        else:
+            order = self.sell(data=book.data, size=size, exectype=self._market())
         book.exit_order = order
         self.intent[order.ref] = (book.index, bar, "exit", reason)
 
@@ -682,8 +756,14 @@ def _check_supported(scenario: Scenario) -> None:
     market = scenario.market
     if np.any(market.entries & market.exits):
         raise ValueError(f"{scenario.name}: an entry and an exit on the same bar of the same asset is invalid input")
+    signals = market.entries | market.exits
+    if market.short_entries is not None:
+        if np.any(market.short_entries & (market.short_exits | market.entries)):
+            raise ValueError(f"{scenario.name}: a short entry with a short exit or a long entry on the same bar "
+                             "of the same asset is invalid input")
+        signals = signals | market.short_entries | market.short_exits
     unlisted = np.isnan(market.close)
-    if np.any((market.entries | market.exits) & unlisted):
+    if np.any(signals & unlisted):
         raise ValueError(f"{scenario.name}: a signal on a bar where the asset has no price")
     # As the loader: NaN bars only before an asset lists (a gap would void a time exit in the kernel).
     listed_before = np.maximum.accumulate(~unlisted, axis=0)
@@ -759,10 +839,10 @@ class Backtrader(Engine):
                      "trail_source": ("high", "close"),
                      "sizing_mode": ("fixed", "target_weights", "percent_of_equity", "target_value"),
                      "fraction": ANY, "value": ANY,
-                     "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY},
+                     "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY, "sides": ANY},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
         "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",),
-                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY},
+                  "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "sides": ANY},
     }
     profile = PROFILE
     profile_evidence = EVIDENCE
@@ -787,7 +867,8 @@ class Backtrader(Engine):
             "trailing_stop": ("assisted", "a StopTrail order; its level uses the contract's product arithmetic (order subclass)"),
             "trail_source": ("assisted", "close: the broker ratchets on closes; high: the strategy calls trailadjust(high)"),
             "max_bars": ("computed", "the strategy counts bars from the entry fill and submits a Market exit"),
-            "stop_resolution": ("assisted", "higher_level: the broker subclass makes the lower stop give way"),
+            "sides": ("native", "a short entry is sell(size), a cover buy(size); BackBroker's default shortcash=True credits the proceeds and refuses a sale only when cash + proceeds - commission < 0 (bbroker.py:768-788), a cover always fills; the exit group is the same orders on the buy side (their precedence assisted as for a long)"),
+            "stop_resolution": ("assisted", "higher_level: the broker subclass makes the stop farther from the price give way"),
             "gaps_first": ("assisted", "true: the broker subclass withholds a stop when the take-profit gapped"),
             "stops_from": ("assisted", "after_fill: the broker subclass activates close-mode bracket children at once"),
             "slip_take_profit": ("assisted", "true: the broker subclass slips intrabar Limit fills"),
