@@ -48,6 +48,11 @@ Broker settings, each the documented call for the scenario's knob:
 
 Strategy code (what a user writes; the signals are read from the scenario):
 
+* ``percent_of_equity``: ``cerebro.addsizer(bt.sizers.PercentSizer, percents=100 * p)``
+  (``PercentSizerInt`` for whole units) and entries without a size: the sizer
+  computes ``cash / data.close[0] * (percents / 100)`` from ``broker.getcash()``
+  when the order is created (sizers/percents_sizer.py:39-47, sizer.py:50-52):
+  the profile's ``percent_base = "cash"``.
 * Entry: ``self.buy(data=d, size=size)`` (a Market order; a short entry
   ``self.sell(data=d, size=size)``, the broker's default ``shortcash=True``
   crediting the sale) when flat, no order is pending and (``close`` mode) no
@@ -92,7 +97,7 @@ Unsupported (raised as :class:`Unsupported`, never approximated):
   ``Order.trailadjust`` (order.py:595), which neither the StopTrail page nor
   the Order reference offers to users (order.py:559-563 lists ``isbuy``,
   ``issell``, ``alive`` as the user methods).
-* ``[sizing] units = "fractional"``: ``order_target_percent`` ->
+* ``[sizing] units = "fractional"`` in a rotation: ``order_target_percent`` ->
   ``order_target_value`` -> ``getsize`` returns ``int(...)``
   (comminfo.py:192-197).
 
@@ -200,6 +205,9 @@ def _configure(cerebro: bt.Cerebro, contract) -> None:
     broker.set_slippage_perc(contract.slippage)
     if contract.fill == "close":
         broker.set_coc(True)
+    if contract.sizing_mode == "percent_of_equity":
+        sizer = bt.sizers.PercentSizerInt if contract.units == "whole" else bt.sizers.PercentSizer
+        cerebro.addsizer(sizer, percents=100.0 * contract.fraction)
 
 
 class _Base(bt.Strategy):
@@ -280,7 +288,8 @@ class _StockSignals(_Base):
             if self.p.plan.coc and b.last_exit_bar == bar:
                 continue  # close mode: no re-entry on a bar where this asset's exit filled
             # a short entry is a plain sell while flat (the broker's default shortcash=True)
-            b.entry = (self.sell if short else self.buy)(data=b.data, size=self.c.size)
+            size = self.c.size if self.c.sizing_mode == "fixed" else None  # None: the cerebro's sizer decides
+            b.entry = (self.sell if short else self.buy)(data=b.data, size=size)
             b.short = short
             self.roles[b.entry.ref] = (b.index, "entry")
 

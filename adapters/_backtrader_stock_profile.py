@@ -23,6 +23,7 @@ PROFILE: dict[str, object] = {
     "slippage_cap": "bar",
     "whole_rounding": "value_floor_div",
     "rebalance_sequence": "sells_then_assets",
+    "percent_base": "cash",
 }
 
 EVIDENCE: dict[str, str] = {
@@ -66,4 +67,8 @@ EVIDENCE: dict[str, str] = {
     "rebalance_sequence": (
         "the strategy submits sells, then buys, each in asset order; brokers/bbroker.py:1198-1216 executes the "
         "queue in submission order"),
+    "percent_base": (
+        "sizers/percents_sizer.py:39-47 (PercentSizer._getsizing): size = cash / data.close[0] * (percents / 100), "
+        "int() with retint; sizer.py:50-52 passes self.broker.getcash() when the order is created in next(), "
+        "before the broker executes that bar's orders"),
 }

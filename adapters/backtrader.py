@@ -841,7 +841,8 @@ class Backtrader(Engine):
                      "fraction": ANY, "value": ANY,
                      "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "slippage_abs": ANY, "sides": ANY},
         # order_target_percent sizes whole units only; a StopTrail ratchets on closes only
-        "stock": {**_EXPRESSED, "units": ("whole",), "trail_source": ("close",),
+        "stock": {**_EXPRESSED, "units": ("fractional", "whole"), "trail_source": ("close",),
+                  "sizing_mode": ("fixed", "target_weights", "percent_of_equity"), "fraction": ANY,
                   "fixed_fee": ANY, "per_share": ANY, "min_fee": ANY, "sides": ANY},
     }
     profile = PROFILE
@@ -902,11 +903,17 @@ class Backtrader(Engine):
             "slippage_cap": ("native", "bar: slip_match caps slipped prices at the bar's high/low"),
             "whole_rounding": ("native", "value_floor_div: order_target_value sizes int(value // price)"),
             "rebalance_sequence": ("computed", "sells_then_assets: the strategy submits sells first, each group in asset order"),
+            "percent_base": ("native", "cash: cerebro.addsizer(PercentSizer(Int), percents=100 * p) sizes from "
+                                       "broker.getcash()"),
+            "fraction": ("native", "PercentSizer's percents = 100 * p"),
         },
     }
 
     def check(self, scenario: Scenario, contract, mode: str) -> None:
         if mode == "stock":
+            if contract.sizing_mode == "target_weights" and contract.units == "fractional":
+                raise Unsupported(knob_key("units"), "order_target_percent -> order_target_value -> getsize returns "
+                                                     "int(...) (comminfo.py:192-197): whole units only")
             if contract.sizing_mode == "target_weights" and costs.has_commission_extras(contract):
                 extras = [n for n in costs.COST_EXTRAS if getattr(contract, n) != 0.0]
                 raise Unsupported(knob_key(extras[0]), "stock mode takes the commission extras on signal "

@@ -445,6 +445,13 @@ def entry_size(sizing: int, size: float, value: float, close: float, whole_units
         q = size * value / close
     else:
         q = size / close
+    return whole_size(q, whole_units, near_integer_units)
+
+
+@njit(cache=True)
+def whole_size(q: float, whole_units: bool, near_integer_units: bool) -> float:
+    """A sized entry's units ``q`` made whole by :func:`near_integer` (``order_rounding``) or, ``whole_units``,
+    floored."""
     if near_integer_units:
         return near_integer(q)
     if whole_units:
@@ -812,8 +819,13 @@ def simulate_signals(
                     continue
                 short = code == 2
                 side = SELL if short else BUY
-                q = size if at_fill else entry_size(sizing, size, bar_value, close[i, j], whole_units,
-                                                    order_near_integer)
+                if at_fill:
+                    q = size
+                elif sizing == SIZING_PERCENT_OF_EQUITY and percent_of_cash:
+                    # cash / close * p, the order a sizer reading the broker's cash computes it in
+                    q = whole_size(bar_value / close[i, j] * size, whole_units, order_near_integer)
+                else:
+                    q = entry_size(sizing, size, bar_value, close[i, j], whole_units, order_near_integer)
                 if not q > 0.0:
                     continue  # an entry of 0 units (order_rounding, whole units, no equity): no order
                 if exited[j] and fill_close:

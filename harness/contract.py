@@ -516,8 +516,8 @@ KNOBS: Final[tuple[Knob, ...]] = (
         "`percent_of_equity` mode: what the fraction p multiplies. `equity`: V as `fraction` says. `cash`: the "
         "cash alone as it stands when the bar's decisions begin, after its open fills, its stops and its "
         "`next_close` fills but before its exits at the close (`close` mode), the same for every entry of the "
-        "bar: units = p * cash / close[t] (a sizer that reads the broker's cash while the bar's orders are "
-        "still unfilled). `cash_at_fill`: sized at the fill from the cash as it stands then (after the fills "
+        "bar: units = cash / close[t] * p, computed in that order (a sizer that reads the broker's cash while "
+        "the bar's orders are still unfilled). `cash_at_fill`: sized at the fill from the cash as it stands then (after the fills "
         "before it): units = ((p * cash - fixed_fee) / (1 + f)) / fill price, so that cost plus fee spend p of "
         "the cash (whole units: floored); an entry of 0 units places no order.",
         'percent_base = "cash"',
