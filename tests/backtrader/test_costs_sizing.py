@@ -205,11 +205,18 @@ def test_the_rotation_path_refuses_the_cost_extras(knob):
 # ---- stock mode: the commission extras only (a user's CommInfoBase subclass)
 
 @pytest.mark.parametrize(("name", "knob"), [("knob_slippage_abs", r"\[costs\] slippage_abs"),
-                                            ("knob_target_value", r"\[sizing\] mode"),
-                                            ("knob_percent_of_equity", r"\[sizing\] mode")])
-def test_stock_mode_refuses_absolute_slippage_and_sized_entries(name, knob):
+                                            ("knob_target_value", r"\[sizing\] mode")])
+def test_stock_mode_refuses_absolute_slippage_and_target_values(name, knob):
     with pytest.raises(Unsupported, match=knob):
         BACKTRADER.run(load_scenario(SCENARIOS_DIR / name), "stock")
+
+
+def test_stock_mode_sizes_percent_entries_from_the_cash_with_percent_sizer():
+    # knob_percent_base_cash writes the fills of percent_base = "cash", the stock profile's value: the third
+    # entry is sized from the cash before the same bar's exit, 31 units where the equity would give 100.
+    scenario = load_scenario(SCENARIOS_DIR / "knob_percent_base_cash")
+    assert scenario.spec.contract.percent_base == "cash"
+    assert golden.spec_disagreement(BACKTRADER.run(scenario, "stock"), scenario.spec) is None
 
 
 def test_stock_mode_pays_the_commission_extras_and_refuses_them_on_rotations():

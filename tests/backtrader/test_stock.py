@@ -37,10 +37,12 @@ def knobs_set(name):
 
 
 def stock_expressible(name):
-    """Whether stock mode takes the scenario's cost and sizing knobs (slippage_abs and the sized signal
-    modes are contract-mode only)."""
+    """Whether stock mode takes the scenario's cost and sizing knobs (slippage_abs and target_value are
+    contract-mode only; percent_of_equity goes through PercentSizer)."""
     c = load_scenario(SCENARIOS_DIR / name).spec.contract
-    return c.sizing_mode in ("fixed", "target_weights") and c.slippage_abs == 0.0
+    if c.sizing_mode == "percent_of_equity" and c.percent_base != PROFILE["percent_base"]:
+        return False  # its written-down sizes are another base's; the gate judges the stock run under the profile
+    return c.sizing_mode in ("fixed", "target_weights", "percent_of_equity") and c.slippage_abs == 0.0
 
 
 # The knob_* scenarios whose knobs are all Backtrader's, at Backtrader's values.

@@ -39,8 +39,9 @@ def test_stored_scenario(name):
         with pytest.raises(Unsupported, match=knobs[0]):
             BACKTRADER.run(sc)
         return
-    if sc.spec.contract.sizing_mode == "target_weights" and sc.spec.contract.fill == "next_close":
-        with pytest.raises(Unsupported, match=r"\[execution\] fill"):  # Close orders: the signal path only
+    if sc.spec.contract.sizing_mode != "fixed" and sc.spec.contract.fill == "next_close":
+        # Close orders: fixed-size signals only
+        with pytest.raises(Unsupported, match=r"\[execution\] fill"):
             BACKTRADER.run(sc)
         return
     if sc.spec.contract.sizing_mode == "target_weights":
