@@ -2,8 +2,9 @@
 
 vectorbt 1.2.0 mirrors every stop for a short itself (portfolio/nb.py:1861-1890 ``get_stop_price_nb``:
 stop-loss ``init * (1 + p)``, gap ``level <= open``; take-profit ``init * (1 - q)``, gap ``open <= level``;
-the trailing price falls to each bar's low, nb.py:2676-2680), and with ``lock_cash=False`` a short sale
-credits ``size * price - fee`` to the cash without a cash check (nb.py:215-340 ``sell_nb``).
+the trailing price falls to each bar's low, nb.py:2669-2672, static simulator 2124-2128), and with
+``lock_cash=False`` a short sale credits ``size * price - fee`` to the cash without a cash check
+(nb.py:215-340 ``sell_nb``).
 """
 
 from __future__ import annotations

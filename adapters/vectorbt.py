@@ -20,8 +20,19 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
   position on the bar its shifted exit fills (the contract has them off from
   the exit's decision on), so those scenarios are unsupported.
 - ``[sizing] mode = "fixed"``: ``size = size``, ``size_type = "amount"``,
-  ``direction = "longonly"``, ``accumulate = False`` (entries while long and
-  exits while flat are ignored; an exit sells the whole position).
+  ``accumulate = False``, ``upon_opposite_entry = "ignore"`` (entries of either
+  side while a position is held and exits while flat are ignored; an exit
+  closes the whole position).
+- ``[positions] sides``: the four signal arrays ``entries``/``exits``/
+  ``short_entries``/``short_exits`` (short ones all False for a long-only
+  scenario), timed alike. A short sale credits ``size * price - fee`` without a
+  cash check (``lock_cash = False``, portfolio/nb.py:215-340 ``sell_nb``); a
+  cover vectorbt cannot pay for is refused (``buy_nb``), which the contract
+  never does: :func:`_audit_orders` raises. vectorbt mirrors every stop for a
+  short itself (``get_stop_price_nb``, nb.py:1882-1888: level ``init * (1 + p)``,
+  gap ``level <= open``; take-profit ``init * (1 - q)``, gap ``open <= level``)
+  and trails a short's lows (nb.py:2669-2672; static simulator 2124-2128); the callbacks below mirror their
+  own level choices (a short's one stop is the lower level).
 - ``fee``: ``fees = f`` (fee = f * size * fill price, after slippage).
 - ``slippage``: ``slippage = s`` (buys at p*(1+s), sells at p*(1-s)).
 - ``cash``: ``init_cash``; an entry that does not fit is rejected whole
@@ -62,12 +73,13 @@ choose, bar by bar, which stop vectorbt should hold, and record what they saw.
   only when no stop fired, so a stop on that bar wins.
 - ``next_open``: an exit at the open (shifted exit signal, or time exit due)
   beats every stop on that bar: both adjust callbacks return NaN on such bars.
-- Reasons: buys are "signal"; a sell on a bar where :func:`_signal_func_nb`
-  returned an exit carries the reason it recorded ("signal" wins over
-  "time_exit"); a sell on a bar where vectorbt did not call it was a stop
-  signal: vectorbt's stop price (log ``req_price``) at or below the SL-slot
-  level the callback set -> that slot's kind (``stop_loss`` or
-  ``trailing_stop``), at or above the take-profit level -> ``take_profit``.
+- Reasons: entries (the log's position before the order is 0) are "signal";
+  an exit on a bar where :func:`_signal_func_nb` returned one carries the
+  reason it recorded ("signal" wins over "time_exit"); an exit on a bar where
+  vectorbt did not call it was a stop signal: vectorbt's stop price (log
+  ``req_price``) at or beyond the SL-slot level the callback set (below a
+  long's, above a short's) -> that slot's kind (``stop_loss`` or
+  ``trailing_stop``), at or beyond the take-profit level -> ``take_profit``.
 
 Layout:
 
@@ -822,6 +834,7 @@ class Vectorbt(Engine):
             "size": ANY, "units": ("fractional",), "fee": ANY, "slippage": ANY, "stop_loss": ANY, "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
             "max_bars": ANY,
+            "sides": ("long", "short", "both"),
         },
     }
     profile = _STOCK_PROFILE
