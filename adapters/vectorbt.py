@@ -883,6 +883,8 @@ class Vectorbt(Engine):
             "last_bar": ("native", "a signal on the last bar fills at its close"),
             "open_exit_first": ("native", "a stop hit on a bar replaces its signals"),
             "gaps_first": ("native", "the SL slot (gap, then intrabar) before the take-profit"),
+            "sides": ("configured", "short_entries/short_exits, upon_opposite_entry='ignore'; vectorbt's own short "
+                                    "stops, trailing on the lows, proceeds credited (lock_cash=False)"),
         },
     }
 

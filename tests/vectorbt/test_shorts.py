@@ -105,6 +105,41 @@ def test_the_random_short_scenarios_reach_every_exit_of_a_short():
 # ----------------------------------------------------------------------------- each mirrored rule on its own
 
 
+@pytest.mark.parametrize("fill, sale, cover", [("close", (1, 102.0), (3, 106.0)), ("next_open", (2, 103.0), (4, 107.0)),
+                                               ("next_close", (2, 104.0), (4, 108.0))])
+def test_a_short_sells_slipped_down_and_covers_slipped_up_in_every_fill_mode(fill, sale, cover):
+    rising = bars(*[(100.0 + 2 * k - 1.0, 100.0 + 2 * k + 1.0, 100.0 + 2 * k - 1.5, 100.0 + 2 * k)
+                    for k in range(6)])
+    scenario = short_scenario(rising, short_entries=[0, 1, 0, 0, 0, 0], short_exits=[0, 0, 0, 1, 0, 0], fill=fill,
+                              fee=0.001, slippage=0.002)
+    want = [(sale[0], "sell", 10.0, sale[1] * (1 - 0.002), "signal"),
+            (cover[0], "buy", 10.0, cover[1] * (1 + 0.002), "signal")]
+    assert contract_and_reference(scenario) == stock_and_profile(scenario) == want
+
+
+@pytest.mark.parametrize("short_asset, rejected", [(0, None), (1, "A00")])
+def test_next_open_entries_fill_in_asset_order_a_short_sale_before_funding_a_later_buy(short_asset, rejected):
+    # cash 1000; both entries decided on bar 0 fill at bar 1's open: a short sale of 10 at 100 (+1000) and a buy
+    # of 10 at 150 (-1500). In asset order the buy fits only when the short sale comes first.
+    flat150 = (150.0, 151.0, 149.0, 150.0)
+    rows = [(FLAT, flat150)] * 4 if short_asset == 0 else [(flat150, FLAT)] * 4
+    ohlc = {k: np.array([[row[j][idx] for j in range(2)] for row in rows])
+            for idx, k in enumerate(("open", "high", "low", "close"))}
+    long_asset = 1 - short_asset
+    entries = np.zeros((4, 2), dtype=int)
+    entries[0, long_asset] = 1
+    base = make_scenario(ohlc, entries=entries.tolist(), exits=np.zeros((4, 2), dtype=int).tolist(),
+                         fill="next_open", cash=1000.0)
+    short = np.zeros((4, 2), dtype=np.bool_)
+    short[0, short_asset] = True
+    scenario = replace(base, spec=replace(base.spec, contract=replace(base.spec.contract, sides="both")),
+                       market=replace(base.market, short_entries=short, short_exits=np.zeros((4, 2), np.bool_)))
+    run = ENGINE.run(scenario)
+    assert compare_results(reference_result(scenario, scenario.spec.contract), run).status == "pass"
+    assert [r.asset for r in run.rejections] == ([] if rejected is None else [rejected])
+    assert len(run.fills) == (2 if rejected is None else 1)
+
+
 def test_a_short_sale_credits_its_proceeds_and_a_long_entry_spends_them():
     # cash 1000: the short sale of 10 at 100 (fee 1%: 10) leaves 1990, so the long entry of 10 at 150 +1% fits
     ohlc = {k: np.column_stack([v, w]) for (k, v), w in
