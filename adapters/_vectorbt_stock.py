@@ -53,10 +53,12 @@ one, the same simulation is run a second time with vectorbt's own
 ``dir_enex_signal_func_nb`` as ``signal_func_nb``, wrapped only to record the
 bars where vectorbt asked it for a signal (it is not asked on a bar where a
 stop was hit, nb.py:2676-2705); its order and log records must equal the
-plain run's, field for field. A sell vectorbt did not ask the signal function
-about is a stop: ``take_profit`` when its stop price is at or above the
-take-profit level, else the SL slot's kind (``stop_loss`` or
-``trailing_stop``).
+plain run's, field for field. An exit vectorbt did not ask the signal function
+about is a stop: ``take_profit`` when its stop price is at or beyond the
+take-profit level (above a long's, below a short's), else the SL slot's kind
+(``stop_loss`` or ``trailing_stop``). A cover vectorbt refuses for lack of cash
+(``buy_nb`` checks its cost, nb.py:152) is unsupported (``[positions] sides``:
+the contract's cover always fills).
 """
 
 from __future__ import annotations
