@@ -18,7 +18,7 @@ def requested_units(log) -> float:
     ``size_granularity`` when one is set (buy_nb, nb.py:145)."""
     if int(log["req_size_type"]) != SizeType.Value:
         return float(log["req_size"])
-    units = log["req_size"] / log["val_price"]
+    units = abs(log["req_size"]) / log["val_price"]  # a short sale's magnitude floored alike (sell_nb, nb.py:294)
     if not np.isnan(log["req_size_granularity"]):
         units = units // log["req_size_granularity"] * log["req_size_granularity"]
-    return float(units)
+    return float(units) if log["req_size"] >= 0 else -float(units)

@@ -12,6 +12,12 @@ static simulator, portfolio/nb.py:1916 ``simulate_from_signals_nb``):
   size_type="value"`` with ``val_price=-np.inf`` in ``next_open`` mode, the
   documented valuation at the previous close; fractional units only),
   ``fees=f``, ``fixed_fees=fixed_fee``, ``slippage=s``,
+- short positions (``[positions] sides``): ``short_entries``/``short_exits``
+  beside ``entries``/``exits`` (timed the same way) and
+  ``upon_opposite_entry="ignore"`` (the documented choice, base.py:2457, that
+  keeps one position per asset; the default ``"reversereduce"`` reverses it);
+  vectorbt mirrors its stops for a short and credits the short sale's proceeds
+  itself (``lock_cash=False``, the default);
   ``init_cash=cash``, ``allow_partial=False`` (an entry that does not fit is
   rejected whole, as the contract says, instead of vectorbt's default partial
   fill);
@@ -50,10 +56,12 @@ one, the same simulation is run a second time with vectorbt's own
 ``dir_enex_signal_func_nb`` as ``signal_func_nb``, wrapped only to record the
 bars where vectorbt asked it for a signal (it is not asked on a bar where a
 stop was hit, nb.py:2676-2705); its order and log records must equal the
-plain run's, field for field. A sell vectorbt did not ask the signal function
-about is a stop: ``take_profit`` when its stop price is at or above the
-take-profit level, else the SL slot's kind (``stop_loss`` or
-``trailing_stop``).
+plain run's, field for field. An exit vectorbt did not ask the signal function
+about is a stop: ``take_profit`` when its stop price is at or beyond the
+take-profit level (above a long's, below a short's), else the SL slot's kind
+(``stop_loss`` or ``trailing_stop``). A cover vectorbt refuses for lack of cash
+(``buy_nb`` checks its cost, nb.py:152) is unsupported (``[positions] sides``:
+the contract's cover always fills).
 """
 
 from __future__ import annotations
@@ -63,9 +71,10 @@ import pandas as pd
 import vectorbt as vbt
 from numba import njit
 from vectorbt.portfolio.enums import Direction, OrderSide, OrderStatus, OrderStatusInfo
-from vectorbt.portfolio.nb import dir_enex_signal_func_nb
+from vectorbt.portfolio.nb import dir_enex_signal_func_nb, ls_enex_signal_func_nb
 
 from adapters._vectorbt_common import requested_units
+from adapters._vectorbt_shorts import short_signals
 from harness.contract import Contract, knob_key
 from harness.engines import Output, Unsupported, make_fill, make_rejection
 from harness.scenario import Scenario
@@ -107,19 +116,20 @@ def check(scenario: Scenario, contract: Contract) -> None:
         raise Unsupported("signals.csv", "an entry and an exit on the same bar")
 
 
-def _signals(contract: Contract, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(entries, exits, price): as given at the close, or shifted one bar (next_open at the open, next_close)."""
-    entries = np.asarray(market.entries, dtype=np.bool_)
-    exits = np.asarray(market.exits, dtype=np.bool_)
+def _signals(contract: Contract, market) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """((entries, exits, short entries, short exits), price): as given at the close, or shifted one bar
+    (next_open at the open, next_close)."""
+    signals = tuple(np.asarray(a, dtype=np.bool_) for a in (market.entries, market.exits, *short_signals(market)))
     close = np.asarray(market.close, dtype=np.float64)
     if contract.fill == "close":
-        return entries.copy(), exits.copy(), close.copy()
-    shifted_entries = np.zeros_like(entries)
-    shifted_exits = np.zeros_like(exits)
-    shifted_entries[1:] = entries[:-1]
-    shifted_exits[1:] = exits[:-1]
+        return tuple(a.copy() for a in signals), close.copy()
+    shifted = []
+    for a in signals:
+        b = np.zeros_like(a)
+        b[1:] = a[:-1]
+        shifted.append(b)
     price = np.asarray(market.open if contract.fill == "next_open" else market.close, dtype=np.float64)
-    return shifted_entries, shifted_exits, price.copy()
+    return tuple(shifted), price.copy()
 
 
 def _arguments(contract: Contract) -> dict:
@@ -143,6 +153,8 @@ def _arguments(contract: Contract) -> dict:
     if contract.has_stops:
         kwargs["stop_entry_price"] = "fillprice" if contract.stop_reference == "fill_price" else "close"
         kwargs["stop_exit_price"] = "stopmarket"
+    if contract.sides != "long":
+        kwargs["upon_opposite_entry"] = "ignore"  # one position per asset
     return kwargs
 
 
@@ -153,38 +165,48 @@ def _asked_signal_func_nb(c, entries, exits, direction, asked):
     return dir_enex_signal_func_nb(c, entries, exits, direction)
 
 
+@njit
+def _asked_ls_signal_func_nb(c, entries, exits, short_entries, short_exits, asked):
+    """vectorbt's own ls_enex_signal_func_nb (signal arrays with short ones); records that it was asked."""
+    asked[c.i, c.col] = True
+    return ls_enex_signal_func_nb(c, entries, exits, short_entries, short_exits)
+
+
 # what _time_exit_signal_func_nb returned on a bar (vectorbt does not ask it on a bar where a stop was hit)
 _NOT_ASKED, _NO_EXIT, _SIGNAL_EXIT, _TIME_EXIT = -1, 0, 1, 2
 
 
 @njit
-def _time_exit_signal_func_nb(c, entries, exits, max_bars, entry_bar, said):
+def _time_exit_signal_func_nb(c, entries, exits, short_entries, short_exits, max_bars, entry_bar, said):
     """The user's time exit: the entries/exits as given, plus an exit once the position is max_bars bars old.
 
     vectorbt 1.2.0 has no time stop; the position's age is counted from the bar this function first sees it
-    (the bar after the entry fill: vectorbt asks it on every bar where no stop was hit).
+    (the bar after the entry fill: vectorbt asks it on every bar where no stop was hit). A short position's
+    exits are the short exits.
     """
     i, col = c.i, c.col
-    if c.position_now > 0:
+    if c.position_now != 0:
+        short = c.position_now < 0
         if entry_bar[col] < 0:
             entry_bar[col] = i - 1
-        if exits[i, col]:
+        if short_exits[i, col] if short else exits[i, col]:
             said[i, col] = _SIGNAL_EXIT
-            return False, True, False, False
+            return False, not short, False, short
         if i - entry_bar[col] >= max_bars:
             said[i, col] = _TIME_EXIT
-            return False, True, False, False
+            return False, not short, False, short
         said[i, col] = _NO_EXIT
         return False, False, False, False
     entry_bar[col] = -1
     said[i, col] = _NO_EXIT
-    return entries[i, col], exits[i, col], False, False
+    return entries[i, col], exits[i, col], short_entries[i, col], short_exits[i, col]
 
 
 def simulate(scenario: Scenario, contract: Contract, observe: bool = False):
     """The stock from_signals run (``observe``: the same run through the recording signal function)."""
     market = scenario.market
-    entries, exits, price = _signals(contract, market)
+    signals, price = _signals(contract, market)
+    entries, exits, short_entries, short_exits = signals
     index = pd.RangeIndex(market.n_bars)
     close = pd.DataFrame(np.asarray(market.close, dtype=np.float64), index=index, columns=list(market.assets))
     kwargs = _arguments(contract)
@@ -196,16 +218,23 @@ def simulate(scenario: Scenario, contract: Contract, observe: bool = False):
         entry_bar = np.full(entries.shape[1], -1, dtype=np.int64)
         pf = vbt.Portfolio.from_signals(
             close, signal_func_nb=_time_exit_signal_func_nb,
-            signal_args=(entries, exits, int(contract.max_bars), entry_bar, said),
+            signal_args=(entries, exits, short_entries, short_exits, int(contract.max_bars), entry_bar, said),
             price=price, **ohlc, **kwargs, log=True, freq="1D")
         return (pf, said) if observe else pf
+    long_only = contract.sides == "long"
     if not observe:
-        return vbt.Portfolio.from_signals(close, entries, exits, price=price, **ohlc, **kwargs, log=True, freq="1D")
+        shorts = {} if long_only else dict(short_entries=short_entries, short_exits=short_exits)
+        return vbt.Portfolio.from_signals(close, entries, exits, **shorts, price=price, **ohlc, **kwargs, log=True,
+                                          freq="1D")
+    # the function vectorbt itself uses for these arrays (base.py:2745-2749), recording where it was asked
     asked = np.zeros(entries.shape, dtype=np.bool_)
-    pf = vbt.Portfolio.from_signals(
-        close, signal_func_nb=_asked_signal_func_nb,
-        signal_args=(entries, exits, np.asarray(Direction.LongOnly), asked),
-        price=price, **ohlc, **kwargs, log=True, freq="1D")
+    if long_only:
+        recording = dict(signal_func_nb=_asked_signal_func_nb,
+                         signal_args=(entries, exits, np.asarray(Direction.LongOnly), asked))
+    else:
+        recording = dict(signal_func_nb=_asked_ls_signal_func_nb,
+                         signal_args=(entries, exits, short_entries, short_exits, asked))
+    pf = vbt.Portfolio.from_signals(close, **recording, price=price, **ohlc, **kwargs, log=True, freq="1D")
     return pf, asked
 
 
@@ -230,13 +259,15 @@ def _reasons(scenario: Scenario, contract: Contract, pf) -> list[str]:
     if contract.max_bars is not None:
         said, asked = asked, asked != _NOT_ASKED
     req_price = {int(log["order_id"]): float(log["req_price"]) for log in pf.log_records if log["order_id"] >= 0}
+    held = {int(log["order_id"]): float(log["position"]) for log in pf.log_records if log["order_id"] >= 0}
     close = np.asarray(scenario.market.close, dtype=np.float64)
     sl_kind = "trailing_stop" if contract.trailing_stop is not None else "stop_loss"
     reasons: list[str] = []
     entry_ref = {}
     for rec in records:
         bar, col = int(rec["idx"]), int(rec["col"])
-        if int(rec["side"]) == OrderSide.Buy:
+        position = held[int(rec["id"])]  # before the order: flat for an entry, long or short for an exit
+        if position == 0.0:
             entry_ref[col] = float(rec["price"]) if contract.stop_reference == "fill_price" else float(close[bar, col])
             reasons.append("signal")
         elif asked[bar, col]:
@@ -245,6 +276,10 @@ def _reasons(scenario: Scenario, contract: Contract, pf) -> list[str]:
             reasons.append(sl_kind)
         elif contract.stop_loss is None and contract.trailing_stop is None:
             reasons.append("take_profit")
+        elif position < 0.0:
+            # a short's take-profit level (nb.py:1876, init * (1 - q)), below its stop: a stop price at or below it
+            tp_level = entry_ref[col] * (1 - float(contract.take_profit))
+            reasons.append("take_profit" if req_price[int(rec["id"])] <= tp_level else sl_kind)
         else:
             # vectorbt's take-profit level (nb.py:1883); a stop price at or above it is the take-profit's
             tp_level = entry_ref[col] * (1 + float(contract.take_profit))
@@ -263,14 +298,20 @@ def run_signals(scenario: Scenario, contract: Contract) -> Output:
     rejections = []
     for log in pf.log_records:
         status, info = int(log["res_status"]), int(log["res_status_info"])
+        entry = log["position"] == 0.0  # the position before the order
         if status == OrderStatus.Filled:
-            if log["res_side"] == OrderSide.Buy and log["res_size"] * log["res_price"] + log["res_fees"] > log["cash"]:
+            if entry and log["res_side"] == OrderSide.Buy \
+                    and log["res_size"] * log["res_price"] + log["res_fees"] > log["cash"]:
                 # vectorbt's cash check is is_close_or_less_nb (1e-9 relative, nb.py:152), no knob value says that
                 raise Unsupported(knob_key("cash_slack"), f"bar {int(log['idx'])}: vectorbt filled a buy costing more "
                                                           f"than the cash {float(log['cash'])!r}, within its 1e-9 "
                                                           "relative tolerance")
             continue
-        if status == OrderStatus.Rejected and log["req_size"] > 0 and info in _CASH_REJECTIONS:
+        if status == OrderStatus.Rejected and log["position"] < 0.0 and info in _CASH_REJECTIONS:
+            # buy_nb checks a cover's cost against the cash (nb.py:152); the contract's cover always fills
+            raise Unsupported(knob_key("sides"), f"bar {int(log['idx'])}: vectorbt refused to cover a short costing "
+                                                 f"more than the cash {float(log['cash'])!r}; no knob says that")
+        if status == OrderStatus.Rejected and entry and log["req_size"] > 0 and info in _CASH_REJECTIONS:
             rejections.append(make_rejection(scenario, asset_index=int(log["col"]), bar=int(log["idx"]), side="buy",
                                              size=requested_units(log), reason="signal"))
             continue

@@ -20,12 +20,23 @@ Knob by knob (see /work/shared/docs/semantics.md, "vectorbt 1.2.0 recipe"):
   position on the bar its shifted exit fills (the contract has them off from
   the exit's decision on), so those scenarios are unsupported.
 - ``[sizing] mode = "fixed"``: ``size = size``, ``size_type = "amount"``,
-  ``direction = "longonly"``, ``accumulate = False`` (entries while long and
-  exits while flat are ignored; an exit sells the whole position).
+  ``accumulate = False``, ``upon_opposite_entry = "ignore"`` (entries of either
+  side while a position is held and exits while flat are ignored; an exit
+  closes the whole position).
 - ``[sizing] mode = "target_value"``: ``size = value``, ``size_type = "value"``,
   ``val_price`` the decision bar's close (:func:`_entry_sizing`); whole units
   through ``size_granularity = 1``, a buy vectorbt's cash check cuts short
   withheld and rerun as a rejection (:func:`_cut_buy`).
+- ``[positions] sides``: the four signal arrays ``entries``/``exits``/
+  ``short_entries``/``short_exits`` (short ones all False for a long-only
+  scenario), timed alike. A short sale credits ``size * price - fee`` without a
+  cash check (``lock_cash = False``, portfolio/nb.py:215-340 ``sell_nb``); a
+  cover vectorbt cannot pay for is refused (``buy_nb``), which the contract
+  never does: :func:`_audit_orders` raises. vectorbt mirrors every stop for a
+  short itself (``get_stop_price_nb``, nb.py:1882-1888: level ``init * (1 + p)``,
+  gap ``level <= open``; take-profit ``init * (1 - q)``, gap ``open <= level``)
+  and trails a short's lows (nb.py:2669-2672; static simulator 2124-2128); the callbacks below mirror their
+  own level choices (a short's one stop is the lower level).
 - ``fee``: ``fees = f`` (fee = f * size * fill price, after slippage);
   ``fixed_fee``: ``fixed_fees`` (vectorbt's fee is (size * price) * f +
   fixed_fees, nb.py:149, 311: the same terms, the product associated
@@ -71,12 +82,13 @@ choose, bar by bar, which stop vectorbt should hold, and record what they saw.
   only when no stop fired, so a stop on that bar wins.
 - ``next_open``: an exit at the open (shifted exit signal, or time exit due)
   beats every stop on that bar: both adjust callbacks return NaN on such bars.
-- Reasons: buys are "signal"; a sell on a bar where :func:`_signal_func_nb`
-  returned an exit carries the reason it recorded ("signal" wins over
-  "time_exit"); a sell on a bar where vectorbt did not call it was a stop
-  signal: vectorbt's stop price (log ``req_price``) at or below the SL-slot
-  level the callback set -> that slot's kind (``stop_loss`` or
-  ``trailing_stop``), at or above the take-profit level -> ``take_profit``.
+- Reasons: entries (the log's position before the order is 0) are "signal";
+  an exit on a bar where :func:`_signal_func_nb` returned one carries the
+  reason it recorded ("signal" wins over "time_exit"); an exit on a bar where
+  vectorbt did not call it was a stop signal: vectorbt's stop price (log
+  ``req_price``) at or beyond the SL-slot level the callback set (below a
+  long's, above a short's) -> that slot's kind (``stop_loss`` or
+  ``trailing_stop``), at or beyond the take-profit level -> ``take_profit``.
 
 Layout:
 
@@ -105,6 +117,7 @@ from vectorbt.portfolio.enums import OrderSide, OrderStatus, OrderStatusInfo, Si
 
 from adapters._vectorbt_common import ContractDivergence, requested_units
 from adapters._vectorbt_profile import EVIDENCE as _STOCK_EVIDENCE, PROFILE as _STOCK_PROFILE
+from adapters._vectorbt_shorts import short_signals, sl_fraction_short_nb
 from harness.contract import FILL_MODES, REASON_CODE, REASONS, STOP_REFERENCES, TRAIL_SOURCES, knob_key
 from harness.engines import ANY, Engine, Output, Unsupported, make_fill, make_rejection
 from harness.results import Fill, Rejection
@@ -117,7 +130,7 @@ __all__ = ["Vectorbt", "ContractDivergence"]
 # (a knob added after this adapter was written) makes run() raise.
 _HANDLED_KNOBS = frozenset({"fill", "cash", "sizing_mode", "size", "fee", "slippage",
                             "stop_loss", "take_profit", "stop_reference", "trailing_stop",
-                            "trail_source", "max_bars", "fixed_fee", "value", "units"})
+                            "trail_source", "max_bars", "fixed_fee", "value", "units", "sides"})
 
 # vectorbt's order log statuses the contract allows for a rejected buy: the
 # cost (size * price + fee) does not fit in the cash and the order is refused
@@ -217,6 +230,8 @@ class _Inputs:
     close: np.ndarray
     entries: np.ndarray
     exits: np.ndarray
+    short_entries: np.ndarray  # all False for a long-only scenario
+    short_exits: np.ndarray
     price: np.ndarray
     settings: dict[str, Any]
     # exit rules only: signal_func_nb/adjust_*_func_nb and their args, and what the callbacks record
@@ -372,17 +387,20 @@ def _sl_fraction_nb(base, level, hint):
 
 
 @njit
-def _adjust_sl_nb(c, open_, close, exits, prm, trail_hwm, trail_upto, sl_kind, sl_level):
+def _adjust_sl_nb(c, open_, close, exits, short_exits, prm, trail_ext, trail_upto, sl_kind, sl_level):
     """vectorbt's one SL slot on bar c.i: (fraction of c.curr_price, trailing flag), NaN for none.
 
     c.init_price is the contract's ref; with sl_trail=True c.curr_price is vectorbt's
-    hwm over highs. Records the slot's kind and level (as vectorbt computes it).
+    hwm over highs (a short's: its lwm over lows). A short mirrors every level and
+    comparison (vectorbt's get_stop_price_nb does too: level c.curr_price * (1 + s)).
+    Records the slot's kind and level (as vectorbt computes it).
     """
-    if c.position_now <= 0.0:
+    if c.position_now == 0.0:
         return np.nan, c.curr_trail
+    short = c.position_now < 0.0
     i = c.i
     col = c.col
-    if _exit_at_open_nb(i, col, c.init_i, exits, prm):
+    if _exit_at_open_nb(i, col, c.init_i, short_exits if short else exits, prm):
         return np.nan, c.curr_trail  # the exit at the open beats every stop
     stop_loss = prm[_P_SL]
     trailing = prm[_P_TRAIL]
@@ -392,29 +410,35 @@ def _adjust_sl_nb(c, open_, close, exits, prm, trail_hwm, trail_upto, sl_kind, s
     if not use_sl and not use_trail:
         return np.nan, False
     ref = c.init_price
-    if not np.isnan(take_profit) and open_[i, col] >= ref * (1.0 + take_profit):
+    if not np.isnan(take_profit) and (open_[i, col] <= ref * (1.0 - take_profit) if short
+                                      else open_[i, col] >= ref * (1.0 + take_profit)):
         # take-profit gapped: the contract fills it at the open; vectorbt would check
         # the SL slot's intrabar level first, so hold no SL on this bar
         return np.nan, c.curr_trail
-    sl_lvl = -np.inf
+    off = np.inf if short else -np.inf
+    sl_lvl = off
     if use_sl:
-        sl_lvl = ref * (1.0 - stop_loss)
-    tr_lvl = -np.inf
+        sl_lvl = ref * (1.0 + stop_loss) if short else ref * (1.0 - stop_loss)
+    tr_lvl = off
     if use_trail:
         if prm[_P_TRAIL_ON_CLOSE] != 0.0:
-            # hwm = max(ref, close[entry+1 .. i-1]), folded in incrementally per position
+            # hwm = max(ref, close[entry+1 .. i-1]) (a short's lwm: the min), folded in incrementally per position
             if trail_upto[col, 0] != c.init_i:
                 trail_upto[col, 0] = c.init_i
                 trail_upto[col, 1] = c.init_i
-                trail_hwm[col] = ref
+                trail_ext[col] = ref
             while trail_upto[col, 1] < i - 1:
                 trail_upto[col, 1] += 1
-                trail_hwm[col] = max(trail_hwm[col], close[trail_upto[col, 1], col])
-            hwm = trail_hwm[col]
+                if short:
+                    trail_ext[col] = min(trail_ext[col], close[trail_upto[col, 1], col])
+                else:
+                    trail_ext[col] = max(trail_ext[col], close[trail_upto[col, 1], col])
+            ext = trail_ext[col]
         else:
-            hwm = c.curr_price
-        tr_lvl = hwm * (1.0 - trailing)
-    if tr_lvl > sl_lvl:
+            ext = c.curr_price
+        tr_lvl = ext * (1.0 + trailing) if short else ext * (1.0 - trailing)
+    # one stop at the level nearer the price: a long's higher, a short's lower (higher_level)
+    if (tr_lvl < sl_lvl) if short else (tr_lvl > sl_lvl):
         kind = _R_TRAILING_STOP
         level = tr_lvl
         hint = trailing
@@ -422,42 +446,49 @@ def _adjust_sl_nb(c, open_, close, exits, prm, trail_hwm, trail_upto, sl_kind, s
         kind = _R_STOP_LOSS
         level = sl_lvl
         hint = stop_loss
-    stop = _sl_fraction_nb(c.curr_price, level, hint)
     sl_kind[i, col] = kind
-    sl_level[i, col] = c.curr_price * (1 - stop)
+    if short:
+        stop = sl_fraction_short_nb(c.curr_price, level, hint)
+        sl_level[i, col] = c.curr_price * (1 + stop)
+    else:
+        stop = _sl_fraction_nb(c.curr_price, level, hint)
+        sl_level[i, col] = c.curr_price * (1 - stop)
     return stop, use_trail
 
 
 @njit
-def _adjust_tp_nb(c, exits, prm, tp_level):
+def _adjust_tp_nb(c, exits, short_exits, prm, tp_level):
     """vectorbt's take-profit on bar c.i: the fraction q of c.init_price, NaN for none."""
     take_profit = prm[_P_TP]
-    if c.position_now <= 0.0 or np.isnan(take_profit):
+    if c.position_now == 0.0 or np.isnan(take_profit):
         return np.nan
-    if _exit_at_open_nb(c.i, c.col, c.init_i, exits, prm):
+    short = c.position_now < 0.0
+    if _exit_at_open_nb(c.i, c.col, c.init_i, short_exits if short else exits, prm):
         return np.nan
-    tp_level[c.i, c.col] = c.init_price * (1 + take_profit)
+    tp_level[c.i, c.col] = c.init_price * (1 - take_profit) if short else c.init_price * (1 + take_profit)
     return take_profit
 
 
 @njit
-def _signal_func_nb(c, entries, exits, prm, entry_bar, signal_obs):
-    """Long-only signals plus the time exit; vectorbt calls it only when no stop fired."""
+def _signal_func_nb(c, entries, exits, short_entries, short_exits, prm, entry_bar, signal_obs):
+    """The long and short signals plus the time exit; vectorbt calls it only when no stop fired."""
     i = c.i
     col = c.col
     if c.position_now == 0.0:
         entry_bar[col] = -1
         signal_obs[i, col] = _ASKED_NO_EXIT
-        return bool(entries[i, col]), False, False, False
+        return bool(entries[i, col]), False, bool(short_entries[i, col]), False
+    short = c.position_now < 0.0
     if entry_bar[col] < 0:
-        entry_bar[col] = i - 1  # first bar seen long: the entry filled on the previous bar
-    if exits[i, col]:
+        entry_bar[col] = i - 1  # first bar seen in the position: the entry filled on the previous bar
+    # an exit is the position's side's: a long exit (sell) or a short exit (cover)
+    if short_exits[i, col] if short else exits[i, col]:
         signal_obs[i, col] = _R_SIGNAL  # a signal that is also a time exit is labelled "signal"
-        return False, True, False, False
+        return False, not short, False, short
     max_bars = prm[_P_MAX_BARS]
     if max_bars > 0.0 and i - entry_bar[col] >= max_bars and i <= prm[_P_TIME_LAST]:
         signal_obs[i, col] = _R_TIME_EXIT
-        return False, True, False, False
+        return False, not short, False, short
     signal_obs[i, col] = _ASKED_NO_EXIT
     return False, False, False, False
 
@@ -473,10 +504,11 @@ class _Observed:
 
 
 def _exit_callbacks(scenario: Scenario, open_: np.ndarray, close: np.ndarray, entries: np.ndarray,
-                    exits: np.ndarray) -> tuple[dict[str, Any], _Observed]:
+                    exits: np.ndarray, short_entries: np.ndarray,
+                    short_exits: np.ndarray) -> tuple[dict[str, Any], _Observed]:
     """from_signals keyword arguments for the callbacks, and the arrays they record into.
 
-    ``entries``/``exits`` are already timed for the fill mode (see _signal_timing).
+    The signals are already timed for the fill mode (see _signal_timing).
     """
     contract = scenario.spec.contract
     n_bars, n_cols = close.shape
@@ -498,15 +530,16 @@ def _exit_callbacks(scenario: Scenario, open_: np.ndarray, close: np.ndarray, en
         tp_level=np.full((n_bars, n_cols), np.nan),
     )
     entry_bar = np.full(n_cols, -1, dtype=np.int64)
-    trail_hwm = np.full(n_cols, np.nan)
+    trail_ext = np.full(n_cols, np.nan)
     trail_upto = np.full((n_cols, 2), -1, dtype=np.int64)
     callbacks = dict(
         signal_func_nb=_signal_func_nb,
-        signal_args=(entries, exits, prm, entry_bar, observed.signal_obs),
+        signal_args=(entries, exits, short_entries, short_exits, prm, entry_bar, observed.signal_obs),
         adjust_sl_func_nb=_adjust_sl_nb,
-        adjust_sl_args=(open_, close, exits, prm, trail_hwm, trail_upto, observed.sl_kind, observed.sl_level),
+        adjust_sl_args=(open_, close, exits, short_exits, prm, trail_ext, trail_upto, observed.sl_kind,
+                        observed.sl_level),
         adjust_tp_func_nb=_adjust_tp_nb,
-        adjust_tp_args=(exits, prm, observed.tp_level),
+        adjust_tp_args=(exits, short_exits, prm, observed.tp_level),
     )
     return callbacks, observed
 
@@ -519,11 +552,13 @@ def _prepare(scenario: Scenario, withheld: dict[tuple[int, int], float] | None =
     entries, exits, price = _signal_timing(contract.fill, open_, close, market.entries, market.exits)
     for bar, col in withheld or ():
         entries[bar, col] = False
+    short_entries, short_exits, _ = _signal_timing(contract.fill, open_, close, *short_signals(market))
     settings = {**_order_settings(scenario), **_stop_settings(scenario)}
     callbacks, observed = None, None
     if contract.has_exit_rules:
-        callbacks, observed = _exit_callbacks(scenario, open_, close, entries, exits)
+        callbacks, observed = _exit_callbacks(scenario, open_, close, entries, exits, short_entries, short_exits)
     return _Inputs(open=open_, high=high, low=low, close=close, entries=entries, exits=exits,
+                   short_entries=short_entries, short_exits=short_exits,
                    price=price, settings=settings, callbacks=callbacks, observed=observed)
 
 
@@ -540,13 +575,14 @@ def _simulate(scenario: Scenario, inputs: _Inputs, call_seq: np.ndarray | None =
     if call_seq is not None:
         group_by = True
         settings.update(cash_sharing=True, call_seq=call_seq)
+    # the four signal arrays (long and short) or signal_func_nb, which returns the four itself: either way
+    # `direction` has no effect (base.py:2794-2795)
+    del settings["direction"]
     if inputs.callbacks is None:
-        signals = dict(entries=inputs.entries, exits=inputs.exits)
+        signals = dict(entries=inputs.entries, exits=inputs.exits, short_entries=inputs.short_entries,
+                       short_exits=inputs.short_exits)
     else:
-        # signal_func_nb returns long-only signals itself; vectorbt refuses entries/exits with it
-        # and ignores `direction`
-        signals = dict(inputs.callbacks)
-        del settings["direction"]
+        signals = dict(inputs.callbacks)  # vectorbt refuses signal arrays with signal_func_nb
     return vbt.Portfolio.from_signals(
         close,
         **signals,
@@ -591,11 +627,14 @@ def _cut_buy(scenario: Scenario, pf: vbt.Portfolio) -> tuple[tuple[int, int], fl
 
 
 def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
-    """Every order vectorbt tried either filled as the contract says or was a cash rejection.
+    """Every order vectorbt tried either filled as the contract says or was a long entry's cash rejection.
 
     vectorbt compares cost and cash with a 1e-9 relative tolerance
     (vectorbt/utils/math_.py ``is_close_or_less_nb`` in portfolio/nb.py ``buy_nb``);
-    the contract rejects any cost above the cash. Such an order raises here.
+    the contract rejects any long entry costing more than the cash. Such an order raises here.
+    A short sale is never refused by either (``sell_nb`` with lock_cash=False has no cash check, and
+    cash + proceeds - fee >= 0 while the cash is); a cover vectorbt cannot pay for is refused
+    (``buy_nb``), where the contract's cover always fills: that raises too.
     """
     logs = pf.log_records
     orders = pf.order_records
@@ -603,27 +642,31 @@ def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
         where = f"{scenario.name}: bar {int(log['idx'])} ({scenario.market.timestamps[int(log['idx'])]}), " \
                 f"asset {scenario.market.assets[int(log['col'])]}"
         status, info = int(log["res_status"]), int(log["res_status_info"])
+        entry = log["position"] == 0.0  # the position before the order
         if status == OrderStatus.Filled:
-            if log["res_side"] == OrderSide.Buy:
+            if entry:
                 cost = log["res_size"] * log["res_price"] + log["res_fees"]
-                if cost > log["cash"]:
+                if log["res_side"] == OrderSide.Buy and cost > log["cash"]:
                     raise ContractDivergence(
                         f"{where}: vectorbt filled a buy costing {cost!r} with only {log['cash']!r} cash "
                         "(within its 1e-9 tolerance); the contract rejects it"
                     )
-                if log["res_size"] != _buy_units(scenario, log):
+                units = abs(_buy_units(scenario, log))
+                if log["res_size"] != units:
                     raise ContractDivergence(
-                        f"{where}: vectorbt bought {log['res_size']!r} units instead of {_buy_units(scenario, log)!r}"
+                        f"{where}: vectorbt traded {log['res_size']!r} units instead of {units!r}"
                     )
-            elif log["new_position"] != 0.0:
+            elif log["new_position"] != 0.0 or log["res_side"] != (OrderSide.Sell if log["position"] > 0
+                                                                   else OrderSide.Buy):
                 raise ContractDivergence(
-                    f"{where}: vectorbt's exit left {log['new_position']!r} units; the contract sells the whole position"
+                    f"{where}: vectorbt's exit left {log['new_position']!r} units; the contract closes the whole "
+                    "position"
                 )
             continue
-        if status == OrderStatus.Rejected and log["req_size"] > 0 and info in _CASH_REJECTIONS \
+        if status == OrderStatus.Rejected and entry and log["req_size"] > 0 and info in _CASH_REJECTIONS \
                 and _buy_units(scenario, log) > 0:
-            continue  # entry rejected whole for lack of cash: the contract's rule
-        if status == OrderStatus.Ignored and info == OrderStatusInfo.SizeZero and log["req_size"] > 0 \
+            continue  # long entry rejected whole for lack of cash: the contract's rule
+        if status == OrderStatus.Ignored and info == OrderStatusInfo.SizeZero and entry and log["req_size"] > 0 \
                 and _buy_units(scenario, log) == 0:
             continue  # a whole-unit entry of 0 units: no order, as the contract says
         raise ContractDivergence(
@@ -653,14 +696,14 @@ def _audit_orders(scenario: Scenario, pf: vbt.Portfolio) -> None:
 # they give. The runs agree up to the first such bar, which moves later with every pass (at most n_bars
 # passes); the run returned is one whose log _audit_call_order finds in the contract's order on every bar.
 
-_K_STOP, _K_SIGNAL, _K_BUY = range(3)  # a stop's sell (or no order), a sell from signal_func_nb, a buy
+_K_STOP, _K_SIGNAL, _K_ENTRY = range(3)  # a stop's exit (or no order), an exit signal, an entry (either side)
 _CALL_RANK = {"close": np.array([0, 1, 2]), "next_open": np.array([2, 0, 1])}  # rank of each kind
 
 
 def _kinds_guess(inputs: _Inputs) -> np.ndarray:
     kinds = np.full(inputs.entries.shape, _K_STOP, dtype=np.int64)
-    kinds[inputs.exits] = _K_SIGNAL
-    kinds[inputs.entries] = _K_BUY
+    kinds[inputs.exits | inputs.short_exits] = _K_SIGNAL
+    kinds[inputs.entries | inputs.short_entries] = _K_ENTRY
     return kinds
 
 
@@ -670,8 +713,8 @@ def _logs_in_order(pf: vbt.Portfolio) -> np.ndarray:
 
 
 def _log_kind(log, observed: _Observed | None) -> int:
-    if log["req_size"] > 0:
-        return _K_BUY
+    if log["position"] == 0.0:  # the position before the order: flat, so an entry
+        return _K_ENTRY
     if observed is not None and observed.signal_obs[int(log["idx"]), int(log["col"])] == _NOT_ASKED:
         return _K_STOP  # vectorbt calls signal_func_nb only when no stop fired
     return _K_SIGNAL
@@ -731,32 +774,35 @@ def _reasons(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) 
         return ["signal"] * len(records)  # no exit rule: every order is a signal's
     logs = pf.log_records
     req_price = {int(log["order_id"]): float(log["req_price"]) for log in logs if log["order_id"] >= 0}
+    held = {int(log["order_id"]): float(log["position"]) for log in logs if log["order_id"] >= 0}
     reasons = []
     for rec in records:
         bar, col = int(rec["idx"]), int(rec["col"])
         obs = int(observed.signal_obs[bar, col])
         where = f"{scenario.name}: bar {bar} ({scenario.market.timestamps[bar]}), asset {scenario.market.assets[col]}"
-        if int(rec["side"]) == OrderSide.Buy:
+        position = held[int(rec["id"])]
+        if position == 0.0:
             if obs != _ASKED_NO_EXIT:
-                raise ContractDivergence(f"{where}: a buy on a bar where signal_func_nb was not asked for an entry")
+                raise ContractDivergence(f"{where}: an entry on a bar where signal_func_nb was not asked for one")
             reasons.append("signal")
         elif obs in (_R_SIGNAL, _R_TIME_EXIT):
             reasons.append(REASONS[obs])
         elif obs == _NOT_ASKED:
-            # vectorbt skips signal_func_nb only when it has a stop signal; its stop price
-            # tells which of the two levels the callbacks set it reached
+            # vectorbt skips signal_func_nb only when it has a stop signal; its stop price tells which of the
+            # two levels the callbacks set it reached (a short's SL slot is above, its take-profit below)
             price = req_price[int(rec["id"])]
-            if price <= observed.sl_level[bar, col]:
+            sign = -1.0 if position < 0.0 else 1.0
+            if sign * price <= sign * observed.sl_level[bar, col]:
                 reasons.append(REASONS[int(observed.sl_kind[bar, col])])
-            elif price >= observed.tp_level[bar, col]:
+            elif sign * price >= sign * observed.tp_level[bar, col]:
                 reasons.append("take_profit")
             else:
                 raise ContractDivergence(
-                    f"{where}: vectorbt's stop price {price!r} is neither at/below the SL slot "
-                    f"({observed.sl_level[bar, col]!r}) nor at/above the take-profit ({observed.tp_level[bar, col]!r})"
+                    f"{where}: vectorbt's stop price {price!r} reached neither the SL slot "
+                    f"({observed.sl_level[bar, col]!r}) nor the take-profit ({observed.tp_level[bar, col]!r})"
                 )
         else:
-            raise ContractDivergence(f"{where}: a sell on a bar where signal_func_nb returned no exit and no stop fired")
+            raise ContractDivergence(f"{where}: an exit on a bar where signal_func_nb returned none and no stop fired")
     return reasons
 
 
@@ -775,11 +821,12 @@ def _fills(scenario: Scenario, pf: vbt.Portfolio, observed: _Observed | None) ->
 def _rejections(scenario: Scenario, pf: vbt.Portfolio, withheld: dict[tuple[int, int], float]) -> list[Rejection]:
     """Entries vectorbt refused for lack of cash (its log; _audit_orders vouched for each), and the
     whole-unit buys its cash check cut short (``withheld``)."""
-    refused = {(int(log["idx"]), int(log["col"])): _buy_units(scenario, log)
+    refused = {(int(log["idx"]), int(log["col"])): (abs(_buy_units(scenario, log)),
+                                                    "buy" if log["req_size"] > 0 else "sell")
                for log in pf.log_records if int(log["res_status"]) == OrderStatus.Rejected}
-    refused.update(withheld)
-    return [make_rejection(scenario, asset_index=col, bar=bar, side="buy", size=units, reason="signal")
-            for (bar, col), units in sorted(refused.items())]
+    refused.update({key: (units, "buy") for key, units in withheld.items()})
+    return [make_rejection(scenario, asset_index=col, bar=bar, side=side, size=units, reason="signal")
+            for (bar, col), (units, side) in sorted(refused.items())]
 
 
 def _equity(pf: vbt.Portfolio) -> np.ndarray:
@@ -841,6 +888,7 @@ class Vectorbt(Engine):
             "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high", "close"),
             "max_bars": ANY,
+            "sides": ("long", "short", "both"),
         },
         # stock: adapters/_vectorbt_stock.py (plain from_signals; what it cannot express: its check())
         "stock": {
@@ -850,6 +898,7 @@ class Vectorbt(Engine):
             "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
             "max_bars": ANY,
+            "sides": ("long", "short", "both"),
         },
     }
     profile = _STOCK_PROFILE
@@ -877,6 +926,10 @@ class Vectorbt(Engine):
             "trailing_stop": ("computed", "sl_trail; with a stop-loss or a close trail, adjust_sl_func_nb computes the level"),
             "trail_source": ("computed", "high: vectorbt's own hwm; close: adjust_sl_func_nb folds the closes in"),
             "max_bars": ("computed", "signal_func_nb counts bars since the entry fill and returns an exit"),
+            "sides": ("configured", "short_entries/short_exits (with exit rules: signal_func_nb passes them on), "
+                                    "upon_opposite_entry='ignore'; lock_cash=False credits a short sale's proceeds; "
+                                    "vectorbt mirrors the stops and trails a short's lows itself; the adapter's "
+                                    "adjust_sl_func_nb mirrors its level choices"),
         },
         "stock": {
             "fill": ("configured", "price=close; next_open: entries/exits shifted one bar and price=open; next_close: "
@@ -901,6 +954,8 @@ class Vectorbt(Engine):
             "last_bar": ("native", "a signal on the last bar fills at its close"),
             "open_exit_first": ("native", "a stop hit on a bar replaces its signals"),
             "gaps_first": ("native", "the SL slot (gap, then intrabar) before the take-profit"),
+            "sides": ("configured", "short_entries/short_exits, upon_opposite_entry='ignore'; vectorbt's own short "
+                                    "stops, trailing on the lows, proceeds credited (lock_cash=False)"),
         },
     }
 

@@ -63,10 +63,13 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
             "a close-mode signal or time-exit fill on the last bar"
     else:
         assert all(f.bar != 0 for f in r.fills), "a next_open fill on the first bar"
-    # each asset's fills alternate buy, sell, buy, ... and each buy is exactly `size` units (fixed sizes)
+    # each asset's fills alternate entry, exit, entry, ...: an exit is on the other side of its entry, and an
+    # entry is a buy (long) or a sell (short) as [positions] sides allows; fixed sizes: every fill is `size` units
+    entry_sides = {"long": {"buy"}, "short": {"sell"}, "both": {"buy", "sell"}}[s.spec.contract.sides]
     for asset in s.market.assets:
         sides = [f.side for f in sorted((f for f in r.fills if f.asset == asset), key=lambda f: f.bar)]
-        assert sides == ["buy", "sell"] * (len(sides) // 2) + ["buy"] * (len(sides) % 2)
+        assert set(sides[0::2]) <= entry_sides
+        assert all(exit_side != entry_side for entry_side, exit_side in zip(sides[0::2], sides[1::2]))
     if s.market.n_assets != 1 or s.spec.contract.sizing_mode != "fixed":
         # one cash pool (tests/vectorbt/test_multi_asset.py); value sizes (test_costs_sizing.py): the golden, exactly
         check = golden.check(name, r)
