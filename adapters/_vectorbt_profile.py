@@ -16,6 +16,7 @@ PROFILE: dict[str, object] = {
     "last_bar": "fill",
     "open_exit_first": False,
     "gaps_first": False,
+    "percent_base": "cash_at_fill",
 }
 
 EVIDENCE: dict[str, str] = {
@@ -38,4 +39,9 @@ EVIDENCE: dict[str, str] = {
         "else low <= level <= high -> level), and the take-profit only when that returned NaN "
         "(nb.py:2108, 'if np.isnan(stop_price) and not np.isnan(tp_curr_stop[col])'; nb.py:2652 in "
         "simulate_from_signal_func_nb)"),
+    "percent_base": (
+        "size_type='percent' (portfolio/nb.py:1770 admits it in from_signals): the order goes to buy_nb with "
+        "size=inf and percent=p, which takes cash_limit = percent * cash (nb.py:115-117), the cash as it stands "
+        "at the fill, and buys (cash_limit - fixed_fees) / (1 + fees) / adj_price units, adj_price the fill price "
+        "after slippage (nb.py:160-177; floored to size_granularity, nb.py:168-170)"),
 }

@@ -93,6 +93,12 @@ def check(scenario: Scenario, contract: Contract) -> None:
         raise Unsupported(knob_key("trailing_stop"), "stock vectorbt has one stop-loss slot (sl_stop, made trailing "
                                                      "by sl_trail): a stop-loss and a trailing stop together need an "
                                                      "adjust_sl_func_nb that computes the level")
+    if contract.units == "whole" and contract.sizing_mode != "percent_of_equity":
+        raise Unsupported(knob_key("units"), "whole units of a value-sized entry: size_granularity floors the size "
+                                             "and allow_partial=False then refuses it as a partial fill (nb.py:187)")
+    if contract.sizing_mode == "percent_of_equity" and contract.sides != "long":
+        raise Unsupported(knob_key("sides"), "size_type='percent' sizes a short sale from the free cash plus the "
+                                             "long position (sell_nb, nb.py:239-256), which no knob describes")
     if contract.sizing_mode != "fixed" and contract.fill == "next_close":
         raise Unsupported(knob_key("fill"), "next_close with sized entries: one-asset fixed-size signals only "
                                             "(as in contract mode)")
@@ -139,6 +145,12 @@ def _arguments(contract: Contract) -> dict:
         # the deciding bar's close of a signal shifted to the next open
         sizing = dict(size=float(contract.value), size_type="value",
                       val_price=np.inf if contract.fill == "close" else -np.inf)
+    elif contract.sizing_mode == "percent_of_equity":
+        # a percent of the cash at the fill, fees included: size=inf, cash_limit = percent * cash, then
+        # (cash_limit - fixed_fees) / (1 + fees) / adj_price units (nb.py:115-117, 160-177)
+        sizing = dict(size=float(contract.fraction), size_type="percent")
+        if contract.units == "whole":
+            sizing["size_granularity"] = 1.0  # floored (nb.py:168-170)
     else:
         sizing = dict(size=float(contract.size), size_type="amount")
     kwargs: dict = dict(**sizing, fees=float(contract.fee), fixed_fees=float(contract.fixed_fee),

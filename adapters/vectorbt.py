@@ -893,8 +893,9 @@ class Vectorbt(Engine):
         # stock: adapters/_vectorbt_stock.py (plain from_signals; what it cannot express: its check())
         "stock": {
             "fill": ("close", "next_open", "next_close"), "cash": ANY,
-            "sizing_mode": ("fixed", "target_weights", "target_value"), "size": ANY, "value": ANY,
-            "units": ("fractional",), "fee": ANY, "fixed_fee": ANY, "slippage": ANY, "stop_loss": ANY,
+            "sizing_mode": ("fixed", "target_weights", "target_value", "percent_of_equity"), "size": ANY,
+            "value": ANY, "fraction": ANY,
+            "units": ("fractional", "whole"), "fee": ANY, "fixed_fee": ANY, "slippage": ANY, "stop_loss": ANY,
             "take_profit": ANY,
             "stop_reference": ("close", "fill_price"), "trailing_stop": ANY, "trail_source": ("high",),
             "max_bars": ANY,
@@ -938,10 +939,14 @@ class Vectorbt(Engine):
             "sizing_mode": ("native", "from_signals(size=size, size_type='amount') or (size=value, "
                                       "size_type='value'); from_orders(size=w, size_type='targetpercent', "
                                       "group_by=True, cash_sharing=True, call_seq='auto')"),
-            "units": ("native", "fractional: from_orders sizes w * V / price - position"),
+            "units": ("native", "fractional: from_orders sizes w * V / price - position; whole (percent sizes): "
+                                "size_granularity=1"),
             "size": ("native", "size=size"),
             "value": ("configured", "size=value, size_type='value', val_price=np.inf (close) or -np.inf "
                                     "(next_open: the previous close)"),
+            "fraction": ("native", "size=p, size_type='percent': a share of the cash at the fill"),
+            "percent_base": ("native", "cash_at_fill: size_type='percent' buys (p * cash - fixed_fees) / (1 + fees) "
+                                       "/ fill price"),
             "fee": ("configured", "fees=f"),
             "fixed_fee": ("configured", "fixed_fees=fixed_fee"),
             "slippage": ("configured", "slippage=s; stop_exit_price='stopmarket' slips stop fills"),

@@ -132,15 +132,28 @@ def test_stock_target_value_in_whole_units_is_unsupported():
     assert info.value.knob == "[sizing] units"
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name, knob", [("knob_per_share_min_fee", "[costs] per_share"),
-                                        ("knob_slippage_abs", "[costs] slippage_abs"),
-                                        ("knob_percent_of_equity", "[sizing] mode"),
-                                        ("rnd_size_pct_equity_next_open", "[sizing] mode")])
+@pytest.mark.parametrize("mode, name, knob", [
+    *((m, "knob_per_share_min_fee", "[costs] per_share") for m in MODES),
+    *((m, "knob_slippage_abs", "[costs] slippage_abs") for m in MODES),
+    # contract mode: no size type is a fraction of the equity at the decision close
+    ("contract", "knob_percent_of_equity", "[sizing] mode"),
+    ("contract", "rnd_size_pct_equity_next_open", "[sizing] mode"),
+    # stock mode sizes a percent from the cash at the fill (percent_base = "cash_at_fill"), one asset only
+    ("stock", "knob_percent_of_equity", "scenario assets"),
+])
 def test_what_vectorbt_cannot_express_is_unsupported_naming_the_knob(mode, name, knob):
     with pytest.raises(Unsupported) as info:
         ENGINE.run(load_scenario(SCENARIOS_DIR / name), mode)
     assert info.value.knob == knob
+
+
+def test_stock_percent_sizes_from_the_cash_at_the_fill_fee_included():
+    # knob_percent_base_cash_at_fill: 49 units at 100 from 10000 (not 50), 55 at 95 after the first trade.
+    scenario = load_scenario(SCENARIOS_DIR / "knob_percent_base_cash_at_fill")
+    assert ENGINE.profile["percent_base"] == scenario.spec.contract.percent_base == "cash_at_fill"
+    r = ENGINE.run(scenario, "stock")
+    assert golden.spec_disagreement(r, scenario.spec) is None
+    assert [f.size for f in r.fills] == [49.0, 49.0, 55.0, 55.0]
 
 
 @pytest.mark.parametrize("mode", MODES)

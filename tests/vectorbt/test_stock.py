@@ -268,6 +268,11 @@ def test_the_profile_is_documented_and_witnessed():
     (NB, 2694, "else:"),
     (NB, 2695, "# User-defined signal comes first"),
     (BASE, 3000, "can_use_static = ("),
+    (NB, 117, "cash_limit = min(cash_limit, percent * cash_limit)"),
+    (NB, 162, "max_req_cash = add_nb(cash_limit, -fixed_fees) / (1 + fees)"),
+    (NB, 166, "max_acq_size = max_req_cash / adj_price"),
+    (NB, 170, "final_size = max_acq_size // size_granularity * size_granularity"),
+    (NB, 1770, "if size_type != SizeType.Amount and size_type != SizeType.Value and size_type != SizeType.Percent:"),
 ])
 def test_the_evidence_cites_the_installed_vectorbt(path, line, text):
     assert vectorbt.__version__ == "1.2.0"
