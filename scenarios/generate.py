@@ -79,19 +79,25 @@ def random_signals(rng: np.random.Generator, n: int, entry_prob: float, exit_pro
 def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: float = 100.0,
                         drift: float = 0.0003, vol: float = 0.015, gap_vol: float = 0.008,
                         entry_prob: float = 0.08, exit_prob: float = 0.08,
-                        last_bar: str = "none", decimals: int = 2) -> dict[str, str]:
+                        last_bar: str = "none", decimals: int = 2, volume: float | None = None) -> dict[str, str]:
     """Random-walk OHLC and random entry/exit signals, one column of each per asset.
 
     ``last_bar``: ``"entry"`` puts an entry on the last bar after an exit three
     bars before (so the book is flat and only the contract's last-bar rule stops
     the fill); ``"exit"`` puts an exit on the last bar while a position is held.
-    ``decimals``: the price grid (see :func:`random_walk_ohlc`).
+    ``decimals``: the price grid (see :func:`random_walk_ohlc`). ``volume``: every
+    bar's volume instead of random ones (the random draws still happen, so the
+    prices stay those of the same seed); large inputs compress far better.
+    Assets are named A00, A01, ... (three digits from 101 assets on).
     """
+    if volume is not None and not (math.isfinite(volume) and volume >= 0):
+        raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")
     if last_bar not in ("none", "entry", "exit"):
         raise ValueError(f"last_bar must be none, entry or exit, got {last_bar!r}")
     rng = np.random.default_rng(seed)
     stamps = business_days(bars)
-    names = [f"A{j:02d}" for j in range(assets)]
+    width = max(2, len(str(assets - 1)))
+    names = [f"A{j:0{width}d}" for j in range(assets)]
     price_rows: list[list[str]] = []
     signal_rows: list[list[str]] = []
     per_asset = []
@@ -108,11 +114,19 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
             exits[bars - 6:] = False
             entries[bars - 6] = True
             exits[bars - 1] = True
+        if volume is not None:
+            ohlc["volume"] = np.full(bars, float(volume))
         per_asset.append((ohlc, entries, exits))
+    # Each asset's rows after the timestamp, written once per asset: large inputs build in seconds.
+    price_tails, signal_tails = [], []
+    for name, (ohlc, entries, exits) in zip(names, per_asset):
+        cells = [[format_float(v) for v in ohlc[c].tolist()] for c in ("open", "high", "low", "close", "volume")]
+        price_tails.append([",".join((name, *bar)) for bar in zip(*cells)])
+        signal_tails.append([f"{name},{int(e)},{int(x)}" for e, x in zip(entries.tolist(), exits.tolist())])
     for t, ts in enumerate(stamps):
-        for name, (ohlc, entries, exits) in zip(names, per_asset):
-            price_rows.append([ts, name] + [format_float(ohlc[c][t]) for c in ("open", "high", "low", "close", "volume")])
-            signal_rows.append([ts, name, str(int(entries[t])), str(int(exits[t]))])
+        for prices_tail, signals_tail in zip(price_tails, signal_tails):
+            price_rows.append([ts, prices_tail[t]])
+            signal_rows.append([ts, signals_tail[t]])
     return {
         "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
         "signals.csv": _csv(("timestamp", "asset", "entry", "exit"), signal_rows),
