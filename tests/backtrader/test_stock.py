@@ -19,7 +19,8 @@ from harness import golden
 from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario
+from tests.stored import engine_test_scenarios
 
 pytestmark = pytest.mark.backtrader
 
@@ -44,7 +45,7 @@ def stock_expressible(name):
 
 
 # The knob_* scenarios whose knobs are all Backtrader's, at Backtrader's values.
-KNOB_SCENARIOS = [n for n in scenario_names()
+KNOB_SCENARIOS = [n for n in engine_test_scenarios()
                   if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())
                   and stock_expressible(n)]
 
@@ -83,7 +84,7 @@ def test_what_the_public_api_cannot_express_is_unsupported(name, knob):
     assert info.value.knob == knob
 
 
-@pytest.mark.parametrize("name", scenario_names())
+@pytest.mark.parametrize("name", engine_test_scenarios())
 def test_every_supported_scenario_yields_a_well_formed_result(name):
     sc = load_scenario(SCENARIOS_DIR / name)
     try:
