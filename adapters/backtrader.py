@@ -918,6 +918,12 @@ class Backtrader(Engine):
                 extras = [n for n in costs.COST_EXTRAS if getattr(contract, n) != 0.0]
                 raise Unsupported(knob_key(extras[0]), "stock mode takes the commission extras on signal "
                                                        "scenarios only")
+            if contract.fill == "close" and contract.has_exit_rules and scenario.market.n_assets > 1:
+                # Found by multi_signals_large (the run errs after about 20 minutes): read the equity first.
+                raise Unsupported("scenario assets", f"{scenario.market.n_assets} assets with exit rules, close fills: "
+                                  "the broker books a bar's close fills (coc) in the next bar's step together with "
+                                  "other assets' stop fills of that bar, so the stock strategy cannot read the equity "
+                                  "of the bar between (_backtrader_stock.py _equity)")
             return
         if contract.fill == "next_close" and contract.sizing_mode != "fixed":
             raise Unsupported(knob_key("fill"), "next_close: fixed-size signal scenarios only (the rotation path "

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from harness.errors import InputError
-from harness.scenario import SCENARIOS_DIR, load_spec, read_scenario_file, scenario_names
+from harness.scenario import (GZIP_SUFFIX, SCENARIOS_DIR, gunzip_input, gzip_input, load_spec, read_scenario_file,
+                              scenario_names)
 
-__all__ = ["BuildOutcome", "build_scenarios"]
+__all__ = ["COMPRESS_ABOVE", "BuildOutcome", "build_scenarios", "stored_form"]
+
+COMPRESS_ABOVE = 8 * 2**20  # an input longer than this (bytes) is stored gzip-compressed, as <name>.gz
 
 INPUTS_TABLE = re.compile(r"^\[\s*inputs\s*\][ \t]*(#[^\n]*)?$.*", re.MULTILINE | re.DOTALL)
 
@@ -79,11 +82,26 @@ def _check_parameters(toml_path: Path, generator: Mapping[str, Any], function: C
             raise InputError(toml_path, f"[generator] {p.name}", "missing", fix)
 
 
-def _replace_file(path: Path, text: str) -> None:
+def stored_form(name: str, data: bytes, compress_above: int = COMPRESS_ABOVE) -> str:
+    """The file name input ``name`` is stored under: itself, or ``<name>.gz`` when its data are long."""
+    return name + GZIP_SUFFIX if len(data) > compress_above else name
+
+
+def _data_of(path: Path, stored: bytes) -> bytes | None:
+    """The data a stored input holds: decompressed for ``.gz`` (None when not a valid gzip file)."""
+    if not path.name.endswith(GZIP_SUFFIX):
+        return stored
+    try:
+        return gunzip_input(path, stored)
+    except InputError:
+        return None
+
+
+def _replace_file(path: Path, text: str | bytes) -> None:
     """Write ``path`` whole, as a new file: a symbolic link there is replaced, never written through."""
     staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
     try:
-        staging.write_text(text, encoding="utf-8", newline="\n")
+        staging.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
         os.replace(staging, path)
     except BaseException:
         staging.unlink(missing_ok=True)
@@ -91,8 +109,14 @@ def _replace_file(path: Path, text: str) -> None:
 
 
 def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path = SCENARIOS_DIR,
-                    log=print) -> list[BuildOutcome]:
-    """Rebuild each scenario's inputs; write them only when ``update`` is set."""
+                    log=print, compress_above: int = COMPRESS_ABOVE) -> list[BuildOutcome]:
+    """Rebuild each scenario's inputs; write them only when ``update`` is set.
+
+    An input whose data exceed ``compress_above`` bytes is stored as ``<name>.gz``
+    (:func:`harness.scenario.gzip_input`). A stored ``.gz`` whose data equal the
+    rebuilt ones is up to date and kept as it is (another zlib may compress the
+    same data to other bytes); its recorded hash must be of its stored bytes.
+    """
     from scenarios.generate import GENERATORS, build_inputs
 
     outcomes = []
@@ -109,21 +133,35 @@ def build_scenarios(names: list[str] | None = None, *, update: bool, root: Path 
         except (TypeError, ValueError) as exc:
             raise InputError(spec.toml_path, "[generator]", f"bad parameters ({exc})",
                              _parameters(spec.generator["name"], function)) from None
-        hashes = {fn: hashlib.sha256(text.encode()).hexdigest() for fn, text in texts.items()}
+        stored: dict[str, bytes] = {}  # stored file name -> its bytes after the build
         changed = []
+        stale = []  # the other form of an input (prices.csv beside a prices.csv.gz): removed by the update
         for fn, text in texts.items():
-            if read_scenario_file(folder, fn) != text.encode():
-                changed.append(fn)
-            elif spec.inputs.get(fn) != hashes[fn]:
-                changed.append(f"{fn} (hash in scenario.toml)")
+            data = text.encode()
+            kept = stored_form(fn, data, compress_above)
+            other = fn if kept != fn else fn + GZIP_SUFFIX
+            if read_scenario_file(folder, other) is not None:
+                stale.append(other)
+                changed.append(f"{other} (stored as {kept} now)")
+            current = read_scenario_file(folder, kept)
+            if current is None or _data_of(folder / kept, current) != data:
+                changed.append(kept)
+                stored[kept] = gzip_input(data) if kept != fn else data
+                continue
+            stored[kept] = current
+            if spec.inputs.get(kept) != hashlib.sha256(current).hexdigest():
+                changed.append(f"{kept} (hash in scenario.toml)")
+        hashes = {kept: hashlib.sha256(data).hexdigest() for kept, data in stored.items()}
         toml_path = spec.toml_path
         toml_text = toml_path.read_text(encoding="utf-8")
         new_toml = _with_inputs_table(toml_path, toml_text, hashes)
         if new_toml != toml_text and not changed:
             changed.append("scenario.toml [inputs]")
         if changed and update:
-            for fn, text in texts.items():
-                _replace_file(folder / fn, text)
+            for kept, data in stored.items():
+                _replace_file(folder / kept, data)
+            for other in stale:
+                (folder / other).unlink()
             _replace_file(toml_path, new_toml)
         log(f"{name:32s} {'up to date' if not changed else ('rebuilt: ' if update else 'differs: ') + ', '.join(changed)}")
         outcomes.append(BuildOutcome(name, tuple(changed)))

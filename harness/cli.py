@@ -135,15 +135,18 @@ def _timings(runs_root: Path, engines: list[str], names: list[str]) -> str:
     import json
 
     from harness.report import timings_markdown
+    from harness.runner import read_run
     from harness.scenario import SCENARIOS_DIR, load_spec
 
-    timings = {}
+    timings, statuses = {}, {}
     for engine in engines:
         path = runs_root / engine / "timings.json"
         if path.is_file():
             timings[engine] = json.loads(path.read_text(encoding="utf-8"))
+            statuses[engine] = {mode: {name: outcome.get("status") for name, outcome in per.items()}
+                                for mode, per in read_run(engine, runs_root).get("results", {}).items()}
     large = [n for n in names if "large" in load_spec(SCENARIOS_DIR / n, require_inputs=False).tags]
-    return timings_markdown(timings, large)
+    return timings_markdown(timings, large, statuses)
 
 
 def cmd_golden(args: argparse.Namespace) -> int:

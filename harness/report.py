@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 from xml.sax.saxutils import quoteattr
 
 from harness.compare import STATUSES, Comparison, first_divergence, gate_passed
@@ -518,9 +518,12 @@ def junit_xml(checks: list[Comparison]) -> str:
 # -------------------------------------------------------------------- writing
 
 
-def timings_markdown(timings: dict[str, dict[str, Any]], large: Iterable[str] = ()) -> str:
+def timings_markdown(timings: dict[str, dict[str, Any]], large: Iterable[str] = (),
+                     statuses: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> str:
     """Wall times of the engine runs (``reports/runs/<engine>/timings.json``); they vary run to run, so
-    they live in their own file beside the byte-identical reports."""
+    they live in their own file beside the byte-identical reports. ``statuses`` (engine -> mode ->
+    scenario -> run.json status): a large scenario the engine did not run says so (``unsupported``,
+    ``error``) instead of the seconds its refusal took."""
     lines = ["# Engine run times", "",
              "Wall seconds of the last run of each engine (they vary from run to run; every other file of "
              "reports/latest/ is byte-identical for identical runs).", "",
@@ -536,10 +539,16 @@ def timings_markdown(timings: dict[str, dict[str, Any]], large: Iterable[str] = 
             f"{e}/{m}" for e, d in timings.items() for m in d.get("scenarios", {})) + " |",
             "|---|" + "---|" * sum(len(d.get("scenarios", {})) for d in timings.values())]
         for name in large:
-            cells = [f"{d['scenarios'][m][name]:.2f}" if name in d["scenarios"][m] else "-"
-                     for d in timings.values() for m in d.get("scenarios", {})]
+            cells = [_timing_cell(d["scenarios"][m].get(name), (statuses or {}).get(e, {}).get(m, {}).get(name, "ok"))
+                     for e, d in timings.items() for m in d.get("scenarios", {})]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _timing_cell(seconds: float | None, status: str) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f}" if status == "ok" else status
 
 
 def write_reports(checks: list[Comparison], folder: Path, engines: dict[str, dict[str, Any]] | None = None,

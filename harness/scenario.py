@@ -7,12 +7,15 @@ the same :class:`Scenario`, built only by :func:`load_scenario`.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
 import os
 import stat
+import struct
 import tomllib
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,15 +30,19 @@ from harness.contract import (KNOB_BY_FIELD, KNOBS, SIZING_FIELDS, Contract, Kno
 from harness.errors import InputError, defects_error, file_name_problem, text_defects
 
 __all__ = [
+    "GZIP_SUFFIX",
     "SCENARIOS_DIR",
     "ScenarioSpec",
     "Market",
     "Scenario",
     "load_spec",
+    "gunzip_input",
+    "gzip_input",
     "load_scenario",
     "read_scenario_file",
     "scenario_names",
     "sha256_file",
+    "stored_input",
 ]
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -46,6 +53,7 @@ SHORT_SIGNAL_COLUMNS = SIGNAL_COLUMNS + ("short_entry", "short_exit")  # [positi
 WEIGHT_COLUMNS = ("timestamp", "asset", "weight")
 REQUIRED_INPUTS = ("prices.csv", "signals.csv")  # fixed sizing
 ROTATION_INPUTS = ("prices.csv", "weights.csv")  # target_weights sizing
+GZIP_SUFFIX = ".gz"  # an input stored compressed: [inputs] "prices.csv.gz" holds prices.csv, hashed as stored
 WEIGHT_SUM_SLACK = 1e-12  # weights of one bar may sum to 1 up to float rounding
 TOP_LEVEL_KEYS = {"name", "description", "family", "tags", "generator", "inputs", "expected", "rejected"}
 EXPECTED_KEYS = {"asset", "bar", "side", "price", "reason", "size", "fee"}
@@ -251,9 +259,38 @@ def _check_input_names(path: Path, inputs: Mapping[str, Any], required: tuple[st
         if problem is not None:
             raise InputError(path, key, problem,
                              f'name a file of the scenario folder itself, e.g. "{required[0]}": inputs are read from there only')
-        if name not in required:
+        if name.removesuffix(GZIP_SUFFIX) not in required:
             raise InputError(path, key, f"is not an input of a {mode} scenario",
-                             f"remove it: the inputs are {', '.join(required)}")
+                             f"remove it: the inputs are {', '.join(required)} (each may be stored as {GZIP_SUFFIX})")
+        if name.endswith(GZIP_SUFFIX) and name.removesuffix(GZIP_SUFFIX) in inputs:
+            raise InputError(path, key, f"and {json.dumps(name.removesuffix(GZIP_SUFFIX))} are the same input twice",
+                             "keep the one the folder stores: run `nox -s scenarios -- --update`")
+
+
+def stored_input(inputs: Mapping[str, str], name: str) -> str | None:
+    """The [inputs] key that stores input ``name``: itself, or its compressed form; None when neither is recorded."""
+    return next((key for key in (name, name + GZIP_SUFFIX) if key in inputs), None)
+
+
+def gzip_input(data: bytes) -> bytes:
+    """``data`` as a stored ``.gz`` input: the same bytes for the same data on every run.
+
+    The gzip header is written here, not by the gzip module, so nothing in it
+    varies: no file name, mtime 0, OS byte 255 ("unknown"; ``gzip.compress(mtime=0)``
+    writes the platform's). The deflate stream is zlib's at level 9.
+    """
+    header = b"\x1f\x8b\x08\x00" + b"\x00\x00\x00\x00" + b"\x02\xff"  # magic, deflate, no flags, mtime 0, XFL 2 (level 9), OS
+    trailer = struct.pack("<LL", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return header + zlib.compress(data, level=9, wbits=-15) + trailer
+
+
+def gunzip_input(path: Path, data: bytes) -> bytes:
+    """The data of a stored ``.gz`` input; a file that is not a whole gzip stream is an InputError."""
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, None, f"is not a valid gzip file ({exc or type(exc).__name__})",
+                         "restore it (git checkout), or rebuild it with `nox -s scenarios -- --update`") from None
 
 
 def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
@@ -310,7 +347,7 @@ def load_spec(folder: Path, *, require_inputs: bool = True) -> ScenarioSpec:
         raise InputError(path, "[inputs]", "missing table", update)
     _check_input_names(path, inputs, required_inputs, contract.sizing_mode)
     for name in required_inputs:
-        if name not in inputs:
+        if stored_input(inputs, name) is None:
             raise InputError(path, f'[inputs] "{name}"', "missing", update)
     for name, digest in inputs.items():
         if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -422,15 +459,21 @@ def _read_input(spec: ScenarioSpec, name: str) -> tuple[Path, bytes]:
 
     A file whose bytes differ from the recorded hash always fails; when the
     difference is only a BOM, CRLF line endings, quotes and the like, the
-    message says so instead of only that the file changed.
+    message says so instead of only that the file changed. An input stored as
+    ``<name>.gz`` must be a valid gzip file; its hash is of the stored bytes.
     """
+    name = stored_input(spec.inputs, name) or name
     path = spec.folder / name
-    data = read_scenario_file(spec.folder, name)
-    if data is None:
+    stored = read_scenario_file(spec.folder, name)
+    if stored is None:
         raise InputError(path, None, "missing input file", "run `nox -s scenarios -- --update` to rebuild the inputs")
+    data = gunzip_input(path, stored) if name.endswith(GZIP_SUFFIX) else stored
     recorded = spec.inputs[name]
-    actual = hashlib.sha256(data).hexdigest()
+    actual = hashlib.sha256(stored).hexdigest()
     defects = text_defects(data, lines=True, quotes=False)
+    if defects and stored is not data:  # compressed: the recorded hash says nothing of the text
+        raise defects_error(path, defects, "" if actual == recorded else
+                            f"and the file differs from the sha256 {spec.toml_path.name} [inputs] records")
     if defects:
         note = ""
         if actual != recorded:

@@ -79,7 +79,8 @@ def random_signals(rng: np.random.Generator, n: int, entry_prob: float, exit_pro
 def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: float = 100.0,
                         drift: float = 0.0003, vol: float = 0.015, gap_vol: float = 0.008,
                         entry_prob: float = 0.08, exit_prob: float = 0.08,
-                        last_bar: str = "none", decimals: int = 2, sides: str = "long") -> dict[str, str]:
+                        last_bar: str = "none", decimals: int = 2, volume: float | None = None,
+                        sides: str = "long") -> dict[str, str]:
     """Random-walk OHLC and random entry/exit signals, one column of each per asset.
 
     ``sides`` (``[positions] sides``): ``"short"`` writes the random signals as short ones (the long
@@ -89,15 +90,21 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
     ``last_bar``: ``"entry"`` puts an entry on the last bar after an exit three
     bars before (so the book is flat and only the contract's last-bar rule stops
     the fill); ``"exit"`` puts an exit on the last bar while a position is held.
-    ``decimals``: the price grid (see :func:`random_walk_ohlc`).
+    ``decimals``: the price grid (see :func:`random_walk_ohlc`). ``volume``: every
+    bar's volume instead of random ones (the random draws still happen, so the
+    prices stay those of the same seed); large inputs compress far better.
+    Assets are named A00, A01, ... (three digits from 101 assets on).
     """
+    if volume is not None and not (math.isfinite(volume) and volume >= 0):
+        raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")
     if last_bar not in ("none", "entry", "exit"):
         raise ValueError(f"last_bar must be none, entry or exit, got {last_bar!r}")
     if sides not in ("long", "short", "both"):
         raise ValueError(f"sides must be long, short or both, got {sides!r}")
     rng = np.random.default_rng(seed)
     stamps = business_days(bars)
-    names = [f"A{j:02d}" for j in range(assets)]
+    width = max(2, len(str(assets - 1)))
+    names = [f"A{j:0{width}d}" for j in range(assets)]
     price_rows: list[list[str]] = []
     signal_rows: list[list[str]] = []
     per_asset = []
@@ -114,6 +121,8 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
             exits[bars - 6:] = False
             entries[bars - 6] = True
             exits[bars - 1] = True
+        if volume is not None:
+            ohlc["volume"] = np.full(bars, float(volume))
         none = np.zeros(bars, dtype=np.bool_)
         if sides == "short":
             entries, exits, short_entries, short_exits = none, none, entries, exits
@@ -122,11 +131,18 @@ def random_walk_signals(seed: int, *, bars: int, assets: int = 1, start_price: f
             short_entries &= ~entries
         else:
             short_entries, short_exits = none, none
-        per_asset.append((ohlc, entries, exits, short_entries, short_exits))
+        marks = (entries, exits, short_entries, short_exits) if sides != "long" else (entries, exits)
+        per_asset.append((ohlc, marks))
+    # Each asset's rows after the timestamp, written once per asset: large inputs build in seconds.
+    price_tails, signal_tails = [], []
+    for name, (ohlc, marks) in zip(names, per_asset):
+        cells = [[format_float(v) for v in ohlc[c].tolist()] for c in ("open", "high", "low", "close", "volume")]
+        price_tails.append([",".join((name, *bar)) for bar in zip(*cells)])
+        signal_tails.append([",".join((name, *(str(int(v)) for v in row))) for row in zip(*(m.tolist() for m in marks))])
     for t, ts in enumerate(stamps):
-        for name, (ohlc, *marks) in zip(names, per_asset):
-            price_rows.append([ts, name] + [format_float(ohlc[c][t]) for c in ("open", "high", "low", "close", "volume")])
-            signal_rows.append([ts, name] + [str(int(m[t])) for m in (marks if sides != "long" else marks[:2])])
+        for prices_tail, signals_tail in zip(price_tails, signal_tails):
+            price_rows.append([ts, prices_tail[t]])
+            signal_rows.append([ts, signals_tail[t]])
     return {
         "prices.csv": _csv(("timestamp", "asset", "open", "high", "low", "close", "volume"), price_rows),
         "signals.csv": _csv(signal_header(sides), signal_rows),

@@ -4,6 +4,8 @@ Used by each engine's own tests (they run in that engine's environment, without
 the reference engine). A scenario outside the engine's capabilities for the mode
 is left out here and reported `unsupported` by the gate, and so is one without a
 golden result (the gate reports it as an error); at least one must run.
+Scenarios tagged `large` are left out of every engine's own tests (see
+:func:`engine_test_scenarios`): the gate runs and judges them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,22 @@ from harness import golden
 from harness.engines import Engine, Unsupported
 from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 
-__all__ = ["door_refusal", "stored_scenario_checks"]
+__all__ = ["door_refusal", "engine_test_scenarios", "stored_scenario_checks"]
+
+LEFT_OUT_TAG = "large"
+
+
+def engine_test_scenarios() -> list[str]:
+    """The stored scenarios that tests looping over the library run: all but those tagged `large`.
+
+    A `large` scenario takes minutes per engine and mode (multi_signals_large: Backtrader about
+    five minutes a mode) and costs seconds just to load; `nox -s validate` (CI's validate and
+    judge jobs) runs every one of them in every engine and mode and judges each run against its
+    golden, so running them again in each engine's test session would only add those minutes to
+    CI, past its budget. `nox -s validate -- --skip-tag large` is the one way to leave them out of
+    the gate, and CI never does.
+    """
+    return [n for n in scenario_names() if LEFT_OUT_TAG not in load_spec(SCENARIOS_DIR / n).tags]
 
 
 def door_refusal(engine: Engine, name: str, mode: str) -> Unsupported | None:
@@ -30,7 +47,7 @@ def door_refusal(engine: Engine, name: str, mode: str) -> Unsupported | None:
 def stored_scenario_checks(engine: Engine, mode: str = "contract") -> dict[str, Callable[[], list[str]]]:
     """scenario name -> a check returning the problems of the engine's run against the golden (empty: exact)."""
     checks: dict[str, Callable[[], list[str]]] = {}
-    for name in scenario_names():
+    for name in engine_test_scenarios():
         if not (golden.GOLDEN_DIR / name).is_dir():
             continue
         spec = load_spec(SCENARIOS_DIR / name)

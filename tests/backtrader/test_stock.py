@@ -11,6 +11,7 @@ every supported scenario yields a well-formed result.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from adapters._backtrader_stock import simulate_stock
@@ -19,7 +20,9 @@ from harness import golden
 from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario
+from tests.builders import make_scenario
+from tests.stored import engine_test_scenarios
 
 pytestmark = pytest.mark.backtrader
 
@@ -46,7 +49,7 @@ def stock_expressible(name):
 
 
 # The knob_* scenarios whose knobs are all Backtrader's, at Backtrader's values.
-KNOB_SCENARIOS = [n for n in scenario_names()
+KNOB_SCENARIOS = [n for n in engine_test_scenarios()
                   if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())
                   and stock_expressible(n)]
 
@@ -85,7 +88,7 @@ def test_what_the_public_api_cannot_express_is_unsupported(name, knob):
     assert info.value.knob == knob
 
 
-@pytest.mark.parametrize("name", scenario_names())
+@pytest.mark.parametrize("name", engine_test_scenarios())
 def test_every_supported_scenario_yields_a_well_formed_result(name):
     sc = load_scenario(SCENARIOS_DIR / name)
     try:
@@ -100,3 +103,28 @@ def test_every_supported_scenario_yields_a_well_formed_result(name):
             # entry, exit, entry, ...: each exit on the other side of its entry (a long buys, a short sells)
             assert all(exit_side != entry_side for entry_side, exit_side in zip(sides[::2], sides[1::2])), sides
             assert sc.spec.contract.sides != "long" or set(sides[::2]) <= {"buy"}
+
+
+def _two_assets(fill: str, **exit_knobs):
+    ohlc = {k: np.array([[10.0, 20.0]] * 4) for k in ("open", "high", "low", "close")}
+    signals = [[1, 0], [0, 1], [0, 0], [0, 0]]
+    return make_scenario(ohlc, entries=signals, exits=[[0, 0]] * 4, fill=fill, **exit_knobs)
+
+
+@pytest.mark.parametrize("fill, exit_knobs, refused", [
+    ("close", {"stop_loss": 0.05}, True),
+    ("close", {"take_profit": 0.1}, True),
+    ("close", {}, False),  # coc fills only: each step books the previous bar's, nothing else
+    ("next_open", {"stop_loss": 0.05}, False),
+])
+def test_several_assets_with_exit_rules_at_close_fills_are_unsupported_by_name(fill, exit_knobs, refused):
+    # A coc fill of bar i and another asset's stop fill of bar i + 1 land in one broker step: the
+    # stock strategy cannot read bar i's equity (found by multi_signals_large, which erred after ~20 min).
+    sc = _two_assets(fill, **exit_knobs)
+    contract = ENGINE.judged_contract(sc.spec.contract, "stock")
+    if not refused:
+        assert ENGINE.check(sc, contract, "stock") is None
+        return
+    with pytest.raises(Unsupported) as info:
+        run_stock(sc)
+    assert info.value.knob == "scenario assets" and "2 assets with exit rules, close fills" in info.value.why

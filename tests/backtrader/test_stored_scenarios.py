@@ -18,7 +18,8 @@ from adapters import backtrader as bt_adapter
 from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
 from harness.results import validate_result
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario
+from tests.stored import engine_test_scenarios
 
 BACKTRADER = bt_adapter.Backtrader()
 
@@ -30,7 +31,7 @@ def behaviour_knobs_set(scenario) -> list[str]:
     return [k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v]
 
 
-@pytest.mark.parametrize("name", scenario_names())
+@pytest.mark.parametrize("name", engine_test_scenarios())
 def test_stored_scenario(name):
     sc = load_scenario(SCENARIOS_DIR / name)
     knobs = behaviour_knobs_set(sc)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.contract import BEHAVIOUR_DEFAULTS, COST_EXTRAS, KNOB_BY_FIELD, KNOBS, apply_profile
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
 from tests.core.test_loader import edit_toml, expect_error, folder  # noqa: F401  (fixture)
 
 BY_NAME = {k.name: k for k in KNOBS}
@@ -16,7 +16,7 @@ BY_NAME = {k.name: k for k in KNOBS}
 def test_the_contract_scenarios_record_no_behaviour_knob():
     # Goldens keep their recorded knobs: a behaviour knob is listed only when it leaves the contract.
     for name in scenario_names():
-        c = load_scenario(SCENARIOS_DIR / name).spec.contract
+        c = load_spec(SCENARIOS_DIR / name).contract
         set_knobs = {k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v}
         assert set(c.as_dict()) & set(BEHAVIOUR_DEFAULTS) == set_knobs
         # a knob_ scenario sets a behaviour knob, a cost knob beside fee and slippage, or a signal sizing mode

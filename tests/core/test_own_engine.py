@@ -10,8 +10,8 @@ from harness.engines import ANY
 from harness.gate import validate
 from harness.registry import EngineEntry
 from harness.runner import run_engine
-from harness.scenario import scenario_names
 from tests.core.toy_engine import CONTRACT_KNOBS
+from tests.stored import engine_test_scenarios
 
 pytestmark = pytest.mark.reference  # the gate re-runs the reference engine for its root-cause search
 
@@ -23,7 +23,7 @@ TOY = {name: EngineEntry(name=name, module="tests.core.toy_engine", group="core"
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    names = scenario_names()
+    names = engine_test_scenarios()
     for engine in TOY:
         assert run_engine(engine, names, runs_root=root, entries=TOY, log=lambda _: None)
     return root, names

@@ -9,9 +9,9 @@ import pytest
 from adapters.ml4t import Ml4t
 from harness.contract import BEHAVIOUR_DEFAULTS
 from harness.engines import Unsupported
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario
 from tests.builders import bars, make_scenario
-from tests.stored import stored_scenario_checks
+from tests.stored import engine_test_scenarios, stored_scenario_checks
 
 pytestmark = pytest.mark.ml4t
 
@@ -79,7 +79,7 @@ def test_contract_mode_matches_the_golden(name):
 
 
 # The knob_* scenarios that set a behaviour knob (the cost and sizing ones set contract knobs instead).
-@pytest.mark.parametrize("name", [n for n in scenario_names() if n.startswith("knob_") and any(
+@pytest.mark.parametrize("name", [n for n in engine_test_scenarios() if n.startswith("knob_") and any(
     getattr(load_scenario(SCENARIOS_DIR / n).spec.contract, k) != v for k, v in BEHAVIOUR_DEFAULTS.items())])
 def test_a_behaviour_knob_away_from_the_contract_is_refused_naming_it(name):
     scenario = load_scenario(SCENARIOS_DIR / name)

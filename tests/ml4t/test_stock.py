@@ -18,8 +18,8 @@ from harness import golden
 from harness.contract import BEHAVIOUR_DEFAULTS, KNOB_BY_FIELD, KNOBS
 from harness.docs import README, section
 from harness.engines import Unsupported
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
-from tests.stored import door_refusal
+from harness.scenario import SCENARIOS_DIR, load_scenario
+from tests.stored import door_refusal, engine_test_scenarios
 
 pytestmark = pytest.mark.ml4t
 
@@ -33,7 +33,7 @@ def knobs_set(name):
 
 
 # The knob_* scenarios whose knobs are all ml4t's, at ml4t's values.
-KNOB_SCENARIOS = [n for n in scenario_names()
+KNOB_SCENARIOS = [n for n in engine_test_scenarios()
                   if n.startswith("knob_") and all(PROFILE.get(k) == v for k, v in knobs_set(n).items())
                   and door_refusal(ENGINE, n, "stock") is None]
 

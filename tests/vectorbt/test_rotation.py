@@ -19,8 +19,9 @@ from engine.reference import Reference
 
 from harness.compare import compare_results
 from harness.results import validate_result
-from harness.scenario import SCENARIOS_DIR, load_scenario, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario
 from tests.builders import bars, make_rotation, make_scenario
+from tests.stored import engine_test_scenarios
 
 reference_run = Reference().run
 vectorbt_run = Vectorbt().run  # the engine door: dispatches target_weights scenarios to run_rotation
@@ -320,7 +321,7 @@ def assert_matches_reference(scenario):
 
 
 # The contract's rotations: a knob_* scenario's behaviour knob is refused in contract mode (test_stored_scenarios).
-ROTATIONS = [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.contract.sizing_mode
+ROTATIONS = [n for n in engine_test_scenarios() if load_scenario(SCENARIOS_DIR / n).spec.contract.sizing_mode
              == "target_weights" and not n.startswith("knob_")
              and load_scenario(SCENARIOS_DIR / n).spec.contract.fill != "next_close"]  # refused by the engine's check
 

@@ -28,8 +28,9 @@ from harness.compare import compare_results
 from harness.contract import BEHAVIOUR_DEFAULTS, KNOB_BY_FIELD
 from harness.engines import Unsupported
 from harness.explain import reference_result
-from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec, scenario_names
+from harness.scenario import SCENARIOS_DIR, load_scenario, load_spec
 from tests.builders import bars, make_rotation, make_scenario
+from tests.stored import engine_test_scenarios
 
 pytestmark = pytest.mark.vectorbt
 
@@ -54,7 +55,7 @@ def _supported(name):
     return True
 
 
-STOCK_SCENARIOS = [n for n in scenario_names() if _supported(n)]
+STOCK_SCENARIOS = [n for n in engine_test_scenarios() if _supported(n)]
 # The knob_* scenarios whose knobs are all vectorbt's, at vectorbt's values, and that stock vectorbt runs
 # (knob_last_bar_fill_rotation is a rotation).
 KNOB_SCENARIOS = [n for n in STOCK_SCENARIOS

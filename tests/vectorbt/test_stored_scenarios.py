@@ -11,8 +11,8 @@ from harness import golden
 from harness.contract import BEHAVIOUR_DEFAULTS, knob_key
 from harness.engines import Unsupported
 from harness.results import validate_result
-from harness.scenario import load_scenario, scenario_names, SCENARIOS_DIR
-from tests.stored import door_refusal
+from harness.scenario import load_scenario, SCENARIOS_DIR
+from tests.stored import door_refusal, engine_test_scenarios
 
 ENGINE = Vectorbt()
 run = ENGINE.run
@@ -26,7 +26,7 @@ def behaviour_knobs_set(scenario) -> list[str]:
     return [k for k, v in BEHAVIOUR_DEFAULTS.items() if getattr(c, k) != v]
 
 
-@pytest.mark.parametrize("name", scenario_names())
+@pytest.mark.parametrize("name", engine_test_scenarios())
 def test_stored_scenario_runs_and_respects_the_contract(name):
     s = load_scenario(SCENARIOS_DIR / name)
     knobs = behaviour_knobs_set(s)
@@ -84,7 +84,7 @@ def test_stored_scenario_runs_and_respects_the_contract(name):
         assert {f.reason for f in r.fills} <= {"signal"}
 
 
-@pytest.mark.parametrize("name", [n for n in scenario_names() if load_scenario(SCENARIOS_DIR / n).spec.expected
+@pytest.mark.parametrize("name", [n for n in engine_test_scenarios() if load_scenario(SCENARIOS_DIR / n).spec.expected
                                   and not behaviour_knobs_set(load_scenario(SCENARIOS_DIR / n))
                                   and door_refusal(ENGINE, n, "contract") is None
                                   # next_close with exit rules is unsupported (test above)
