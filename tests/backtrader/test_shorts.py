@@ -80,9 +80,8 @@ def test_a_hand_built_short_scenario_fills_as_its_spec_says(name):
 
 @pytest.mark.parametrize("name", HAND_BUILT + SEEDED)
 def test_a_short_scenario_matches_its_golden(name):
-    if not (golden.GOLDEN_DIR / name).is_dir():
-        pytest.skip(f"no golden for {name} yet (written with `nox -s golden -- --write`); the gate reports "
-                    "the contract run as an error until then")
+    # fail closed: a short scenario without a golden is a failure here, as it is an error in the gate
+    assert (golden.GOLDEN_DIR / name).is_dir(), f"no golden for {name}: `nox -s golden -- --write`"
     assert CHECKS[name]() == []
 
 
