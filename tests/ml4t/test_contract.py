@@ -90,6 +90,8 @@ def test_a_behaviour_knob_away_from_the_contract_is_refused_naming_it(name):
         ENGINE.run(scenario, "contract")
     if c.fill not in ENGINE.capabilities["contract"]["fill"]:
         assert info.value.knob == "[execution] fill"  # named first: the door checks the knobs in contract order
+    elif c.sizing_mode not in ENGINE.capabilities["contract"]["sizing_mode"]:
+        assert info.value.knob == "[sizing] mode"  # named first too (knob_percent_base_*: percent_of_equity)
     else:
         assert info.value.knob.endswith(f" {knobs[0]}")
 

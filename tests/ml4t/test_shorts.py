@@ -54,13 +54,25 @@ def trades(result, expected):
         for g, e in zip(got, expected)) or got
 
 
+# next_close with exit rules: ml4t has no such fill mode (both modes refuse it, as for long scenarios).
+NEXT_CLOSE = {"rnd_both_next_close", "rnd_short_sl_tp_next_close"}
+
+
 def test_the_stored_short_scenarios_are_the_ones_this_file_expects():
     assert set(HAND_BUILT) == {"short_sl_gap", "short_trail_low", "short_both_next_open", "short_proceeds_fund_long"}
     assert set(SHORT_SCENARIOS) - set(HAND_BUILT) == {"rnd_short_close", "rnd_short_next_open", "rnd_both_close",
-                                                      "rnd_both_next_open"}
+                                                      "rnd_both_next_open", *NEXT_CLOSE}
 
 
-@pytest.mark.parametrize("name", SHORT_SCENARIOS)
+@pytest.mark.parametrize("mode", ["contract", "stock"])
+@pytest.mark.parametrize("name", sorted(NEXT_CLOSE))
+def test_a_next_close_short_scenario_with_exit_rules_is_refused_by_fill(name, mode):
+    with pytest.raises(Unsupported) as info:
+        ENGINE.run(load_scenario(SCENARIOS_DIR / name), mode)
+    assert info.value.knob == "[execution] fill"
+
+
+@pytest.mark.parametrize("name", [n for n in SHORT_SCENARIOS if n not in NEXT_CLOSE])
 def test_contract_mode_takes_every_short_scenario(name):
     assert door_refusal(ENGINE, name, "contract") is None
     result = ENGINE.run(load_scenario(SCENARIOS_DIR / name), "contract")  # the run-time guards raise nothing
@@ -78,7 +90,7 @@ def test_contract_mode_fills_a_hand_built_short_scenario_as_its_spec_says(name):
 # ones it refuses, with the knob.
 STOCK_RUNS = ["short_proceeds_fund_long", "short_sl_gap", "short_trail_low", "rnd_both_close", "rnd_short_close"]
 STOCK_REFUSED = {"short_both_next_open": "[exits] stop_reference", "rnd_short_next_open": "[exits] stop_reference",
-                 "rnd_both_next_open": "[exits] stop_reference"}
+                 "rnd_both_next_open": "[exits] stop_reference", **{n: "[execution] fill" for n in NEXT_CLOSE}}
 
 
 def test_stock_mode_runs_the_close_mode_short_scenarios_and_refuses_the_rest():
