@@ -2,7 +2,8 @@
 dependency groups, both in pyproject.toml; this file only reads them.
 
     nox -s validate            run every gate engine (each in its own venv), then judge the runs
-    nox -s tests               every environment's tests, the scenario-input check, then the gate
+    nox -s tests               every environment's tests, the scenario-input check and every engine's run,
+                               two at a time; then the gate and its own failure checks
     nox -s <engine>            run one engine on the scenario library (`nox -l` lists them)
     nox -s tests-<engine>      one environment's tests
     nox -s golden              rewrite goldens from the reference run, only where all engines agree
@@ -20,6 +21,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import nox
@@ -120,14 +123,46 @@ def reuse_options(argv: list[str]) -> list[str]:
     return out
 
 
+def _nested_command(name: str, posargs: list[str]) -> list[str]:
+    return [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *reuse_options(sys.argv[1:]),
+            "-s", name, *(["--", *posargs] if posargs else [])]
+
+
 def _run_nested(session: nox.Session, name: str, posargs: list[str]) -> bool:
     try:
-        session.run(sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *reuse_options(sys.argv[1:]),
-                    "-s", name, *(["--", *posargs] if posargs else []), external=True)
+        session.run(*_nested_command(name, posargs), external=True)
         return True
     except nox.command.CommandFailed:
         session.warn(f"session {name} failed")
         return False
+
+
+LOGS = ROOT / ".nox" / "logs"
+WORKERS = 2  # nested sessions at a time: each test session is one pytest process, the machine has two cores
+
+
+def _run_nested_parallel(session: nox.Session, names: list[str]) -> list[str]:
+    """Run the nested sessions ``names`` WORKERS at a time, in the order given (longest first keeps both
+    cores busy); each one's whole output is printed when it ends (also kept in .nox/logs/<name>.log).
+    Returns the sessions that failed."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+
+    def one(name: str) -> tuple[str, int, float]:
+        start = time.monotonic()
+        with open(LOGS / f"{name}.log", "w", encoding="utf-8") as log:
+            code = subprocess.run(_nested_command(name, []), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        return name, code, time.monotonic() - start
+
+    failed = []
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(one, name) for name in names]
+        for done in as_completed(futures):
+            name, code, seconds = done.result()
+            print((LOGS / f"{name}.log").read_text(encoding="utf-8"), end="", flush=True)
+            session.log(f"=== {name}: {'passed' if code == 0 else 'FAILED'} in {seconds:.0f} s ===")
+            if code != 0:
+                failed.append(name)
+    return sorted(failed)
 
 
 ENGINE_OPTIONS = {"--scenario": True, "--skip-tag": True, "--quiet": False, "--jobs": True}  # option -> takes a value
@@ -148,10 +183,14 @@ def engine_args(posargs: list[str]) -> list[str]:
     return out
 
 
-def _run_all_engines(session: nox.Session) -> None:
-    """Each engine in its own session and venv; its outcome is in reports/runs/<engine>/run.json."""
+def _clear_runs() -> None:
     if RUNS.exists():
         shutil.rmtree(RUNS)  # never judge a stale run
+
+
+def _run_all_engines(session: nox.Session) -> None:
+    """Each engine in its own session and venv; its outcome is in reports/runs/<engine>/run.json."""
+    _clear_runs()
     for name in gate_engines():
         session.log(f"--- engine {name} ---")
         _run_nested(session, name, engine_args(session.posargs))
@@ -196,13 +235,22 @@ def tests_e2e(session: nox.Session) -> None:
 
 @nox.session(python=CORE_PYTHON, default=False)
 def tests(session: nox.Session) -> None:
-    """Every environment's tests, then the validate gate, then the gate's own failure checks.
-    Runs them all, then fails if any failed."""
-    names = [*(f"tests-{name}" for name in REGISTRY), "scenarios", "validate", "tests-e2e"]
-    failed = [name for name in names if not _run_nested(session, name, [])]
+    """Every environment's tests, the scenario-input check and every gate engine's run (what `validate` runs),
+    two sessions at a time; then the gate on those runs, then the gate's own failure checks. Runs them all,
+    then fails if any failed."""
+    _clear_runs()
+    jobs = [*(f"tests-{name}" for name in REGISTRY), *gate_engines(), "scenarios"]
+    # The longest first (from CI logs: the vectorbt and reference tests, the Backtrader and ml4t runs with the
+    # 500-asset scenario), so that the two workers finish together.
+    slow_first = ["tests-vectorbt", "backtrader", "tests-reference", "ml4t", "vectorbt"]
+    jobs.sort(key=lambda name: slow_first.index(name) if name in slow_first else len(slow_first))
+    failed = _run_nested_parallel(session, jobs)
+    if any(name in failed for name in gate_engines()):
+        session.warn("an engine session failed: the gate judges what it left (its run.json says why)")
+    failed += [name for name in ("gate", "tests-e2e") if not _run_nested(session, name, [])]
     if failed:
         session.error(f"failed: {', '.join(failed)}")
-    session.log("all test sessions and the validate gate passed")
+    session.log("all test sessions, the engine runs and the gate passed")
 
 
 @nox.session(python=CORE_PYTHON, default=False)
