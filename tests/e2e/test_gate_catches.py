@@ -1,8 +1,9 @@
 """The gate on the real engine runs: it must fail, and say where, when a golden moves or an engine is missing.
 
-Run by ``nox -s tests`` after ``validate`` (session ``tests-e2e``): it needs
-``reports/runs/`` from that validate run. Goldens are perturbed in a copy; the
-repository's goldens are never touched.
+Run by ``nox -s tests`` after the engine runs and the gate (session ``tests-e2e``): it needs
+``reports/runs/`` from those runs. Goldens are perturbed in a copy; the repository's goldens are never
+touched. The gates here leave out the ``large`` scenarios (the gate session before this one judged them):
+each perturbation is of a small scenario, and the whole library is judged six times.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from harness.cli import main
 from harness.golden import GOLDEN_DIR
 from harness.registry import engine_entries
 from harness.runner import RUNS_DIR
-from harness.scenario import scenario_names
+from harness.scenario import SCENARIOS_DIR, load_spec, scenario_names
 
 ENTRIES = {name: e for name, e in engine_entries().items() if e.gate}
 ENGINES = tuple(ENTRIES)
 CHECKS_PER_SCENARIO = sum(len(e.modes) for e in ENTRIES.values())
+SKIP = ["--skip-tag", "large"]
+JUDGED = [n for n in scenario_names() if "large" not in load_spec(SCENARIOS_DIR / n, require_inputs=False).tags]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,7 +37,7 @@ def engine_runs_exist():
 def gate(tmp_path: Path, golden_root: Path, runs_root: Path = RUNS_DIR) -> tuple[int, str, dict]:
     out = tmp_path / "report"
     code = main(["gate", "--golden-root", str(golden_root), "--runs-root", str(runs_root), "--out", str(out),
-                 "--quiet"])
+                 "--quiet", *SKIP])
     return code, (out / "report.md").read_text(), json.loads((out / "summary.json").read_text())
 
 
@@ -48,7 +51,7 @@ def golden_copy(tmp_path: Path) -> Path:
 def test_unchanged_goldens_pass(tmp_path, golden_copy):
     code, _, summary = gate(tmp_path, golden_copy)
     assert code == 0 and summary["passed"]
-    assert len(summary["records"]) == len(scenario_names()) * CHECKS_PER_SCENARIO
+    assert len(summary["records"]) == len(JUDGED) * CHECKS_PER_SCENARIO
     assert {r["status"] for r in summary["records"]} <= {"pass", "explained", "unsupported"}
 
 
@@ -116,7 +119,7 @@ def test_two_gate_processes_write_byte_identical_reports(tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"latest{k}"
-        subprocess.run([sys.executable, "-m", "harness", "gate", "--out", str(out), "--quiet"], check=False,
+        subprocess.run([sys.executable, "-m", "harness", "gate", "--out", str(out), "--quiet", *SKIP], check=False,
                        capture_output=True, cwd=Path(__file__).resolve().parents[2])
         # timings.md holds the engines' wall times, which vary run to run (and says so)
         outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != "timings.md"})
