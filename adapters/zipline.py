@@ -360,6 +360,15 @@ _COMMON = {
 }
 
 
+# Both modes charge the commission extras the same way.
+_COST_WITNESS = {
+    "fixed_fee": ("configured", "PerTrade(cost=fixed_fee), added to the other models by a CommissionModel subclass"),
+    "per_share": ("configured", "PerShare(cost=c, min_trade_cost=m), added to the other models"),
+    "min_fee": ("configured", "PerShare's min_trade_cost: charged on an order's first transaction, and every order "
+                              "fills whole in one"),
+}
+
+
 class Zipline(Engine):
     """zipline-reloaded's ``run_algorithm`` fills every order (see the module docstring)."""
 
@@ -382,11 +391,7 @@ class Zipline(Engine):
                                         "portfolio value) and places whole amounts"),
             "fraction": ("computed", "floor(p * portfolio_value / close), placed with order"),
             "value": ("computed", "floor(value / close), placed with order"),
-            "fixed_fee": ("configured", "PerTrade(cost=fixed_fee), added to the other models by a CommissionModel "
-                                        "subclass"),
-            "per_share": ("configured", "PerShare(cost=c, min_trade_cost=m), added to the other models"),
-            "min_fee": ("configured", "PerShare's min_trade_cost: charged on an order's first transaction, and "
-                                      "every order fills whole in one"),
+            **_COST_WITNESS,
             "size": ("native", "order(asset, size)"),
             "units": ("computed", "the adapter floors each rotation order to whole units"),
             "fee": ("configured", "set_commission(PerDollar(cost=f)), alone or first of the added models"),
@@ -402,11 +407,7 @@ class Zipline(Engine):
                                       "value); order_percent(asset, p)"),
             "fraction": ("native", "order_percent(asset, p): p * portfolio_value / price, rounded by round_order"),
             "value": ("native", "order_value(asset, value): value / price, rounded by round_order"),
-            "fixed_fee": ("configured", "PerTrade(cost=fixed_fee), added to the other models by a CommissionModel "
-                                        "subclass"),
-            "per_share": ("configured", "PerShare(cost=c, min_trade_cost=m), added to the other models"),
-            "min_fee": ("configured", "PerShare's min_trade_cost: charged on an order's first transaction, and "
-                                      "every order fills whole in one"),
+            **_COST_WITNESS,
             "size": ("native", "order(asset, size)"),
             "units": ("native", "order_target_percent, whole units (round_order)"),
             "fee": ("configured", "set_commission(PerDollar(cost=f)), alone or first of the added models"),

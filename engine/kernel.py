@@ -388,17 +388,11 @@ def _position_stop(short, ref, trail_j, open_, high, low, close_, stop_loss, tak
                           tp_level_of(ref, take_profit, level_tick) if use_tp else np.inf,
                           trail_j if use_trail else -np.inf,
                           slip, queue, gaps_first, slip_take_profit, cap, ledger, close_, on_close)
-    sl = tick_level(ref * (1.0 + stop_loss), level_tick, True) if use_sl else np.inf
-    tp = tick_level(ref * (1.0 - take_profit), level_tick, False) if use_tp else -np.inf
-    tr = trail_j if use_trail else np.inf
-    if on_close:
-        price, reason = stop_on_close_short(close_, sl, tp, tr, queue)
-        at_open = False
-    else:
-        price, reason, at_open = stop_exit_short(open_, high, low, sl, tp, tr, queue, gaps_first)
-    if reason == NO_REASON:
-        return np.nan, NO_REASON
-    return stop_fill_price(price, reason, at_open, high, tp, slip, slip_take_profit, cap, ledger, True), reason
+    return _stop_fill(open_, high, low,
+                      tick_level(ref * (1.0 + stop_loss), level_tick, True) if use_sl else np.inf,
+                      tick_level(ref * (1.0 - take_profit), level_tick, False) if use_tp else -np.inf,
+                      trail_j if use_trail else np.inf,
+                      slip, queue, gaps_first, slip_take_profit, cap, ledger, close_, on_close, True)
 
 
 @njit(cache=True)
@@ -420,17 +414,24 @@ def _fill_ref(price: float, size: float, size_weighted: bool) -> float:
 
 @njit(cache=True)
 def _stop_fill(open_, high, low, sl_level, tp_level, trail_level, slip, queue, gaps_first,
-               slip_take_profit, cap, ledger=False, close_=np.nan, on_close=False):
+               slip_take_profit, cap, ledger=False, close_=np.nan, on_close=False, short=False):
     """A position's stop exit on one bar: ``(fill price, reason)`` or ``(nan, NO_REASON)``
-    (``on_close``: ``stop_trigger = "close"``, at ``close_``)."""
-    if on_close:
+    (``on_close``: ``stop_trigger = "close"``, at ``close_``; ``short``: the mirrored checks, levels as
+    :func:`stop_exit_short` takes them)."""
+    at_open = False
+    if on_close and short:
+        price, reason = stop_on_close_short(close_, sl_level, tp_level, trail_level, queue)
+    elif on_close:
         price, reason = stop_on_close(close_, sl_level, tp_level, trail_level, queue)
-        at_open = False
+    elif short:
+        price, reason, at_open = stop_exit_short(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     else:
         price, reason, at_open = stop_exit(open_, high, low, sl_level, tp_level, trail_level, queue, gaps_first)
     if reason == NO_REASON:
         return np.nan, NO_REASON
-    return stop_fill_price(price, reason, at_open, low, tp_level, slip, slip_take_profit, cap, ledger), reason
+    bound = high if short else low  # the bar's side a slipped exit is capped at
+    return stop_fill_price(price, reason, at_open, bound, tp_level, slip, slip_take_profit, cap, ledger,
+                           short), reason
 
 
 @njit(cache=True)
